@@ -1,0 +1,40 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench-edge bench-enrich bench-report bench-automation clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/mailbeacon demo
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench-edge: $(STAMP)
+	$(BIN)/python bench/edge.py
+
+bench-enrich: $(STAMP)
+	$(BIN)/python bench/enrich.py
+
+bench-report: $(STAMP)
+	$(BIN)/python bench/report.py
+
+bench-automation: $(STAMP)
+	$(BIN)/python bench/automation.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

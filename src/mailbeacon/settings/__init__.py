@@ -1,0 +1,98 @@
+"""The one settings object: everything configurable, read from the environment once.
+
+Every other package receives a `Settings` instead of reading `os.environ` itself, so a
+test can build one with exactly the values it wants.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+DEFAULT_DATABASE_URL = "sqlite:///var/mailbeacon.db"
+# A development key so `make run` works out of the box; `serve` warns when it is used.
+DEV_SECRET_KEYS = "dev:mailbeacon-development-key-change-me"
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def _networks(raw: str) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in raw.split(",") if p.strip())
+
+
+def _keys(raw: str) -> tuple[tuple[str, bytes], ...]:
+    keys: list[tuple[str, bytes]] = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        kid, sep, secret = part.partition(":")
+        if not sep or not kid or not secret:
+            raise ValueError(
+                "MAILBEACON_SECRET_KEYS must be comma-separated kid:secret pairs, "
+                f"got an entry without both: {kid!r}"
+            )
+        keys.append((kid, secret.encode()))
+    if not keys:
+        raise ValueError("MAILBEACON_SECRET_KEYS has no keys")
+    return tuple(keys)
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = DEFAULT_DATABASE_URL
+    base_url: str = "http://127.0.0.1:8000"
+    secret_keys: tuple[tuple[str, bytes], ...] = field(default_factory=lambda: _keys(DEV_SECRET_KEYS))
+    smtp_url: str = "smtp://127.0.0.1:8025"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "mailbeacon <no-reply@mailbeacon.localhost>"
+    unsubscribe_mailto: str | None = None
+    dkim_selector: str | None = None
+    dkim_domain: str | None = None
+    dkim_private_key_path: str | None = None
+    trusted_proxies: tuple[Network, ...] = ()
+    geoip_db: str | None = None
+    # Group commit: a batch is written when it holds this many hits or is this old.
+    commit_batch_size: int = 256
+    commit_interval_ms: float = 2.0
+    # Privacy: how much of a reader's address is kept, and for how long raw hits live.
+    anonymize_ip: bool = False
+    hit_retention_days: int = 0
+    max_body_bytes: int = 1024 * 1024
+    var_dir: Path = Path("var")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def from_env(env: dict[str, str] | None = None, **overrides: object) -> Settings:
+    """Build settings from `MAILBEACON_*` variables; keyword overrides win (CLI flags)."""
+    e = os.environ if env is None else env
+    s = Settings(
+        database_url=e.get("MAILBEACON_DATABASE_URL", DEFAULT_DATABASE_URL),
+        base_url=e.get("MAILBEACON_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
+        secret_keys=_keys(e.get("MAILBEACON_SECRET_KEYS", DEV_SECRET_KEYS)),
+        smtp_url=e.get("MAILBEACON_SMTP_URL", "smtp://127.0.0.1:8025"),
+        smtp_username=e.get("MAILBEACON_SMTP_USERNAME") or None,
+        smtp_password=e.get("MAILBEACON_SMTP_PASSWORD") or None,
+        smtp_starttls=e.get("MAILBEACON_SMTP_STARTTLS", "") in ("1", "true", "yes"),
+        mail_from=e.get("MAILBEACON_MAIL_FROM", Settings.mail_from),
+        unsubscribe_mailto=e.get("MAILBEACON_UNSUBSCRIBE_MAILTO") or None,
+        dkim_selector=e.get("MAILBEACON_DKIM_SELECTOR") or None,
+        dkim_domain=e.get("MAILBEACON_DKIM_DOMAIN") or None,
+        dkim_private_key_path=e.get("MAILBEACON_DKIM_KEY") or None,
+        trusted_proxies=_networks(e.get("MAILBEACON_TRUSTED_PROXIES", "")),
+        geoip_db=e.get("MAILBEACON_GEOIP_DB") or None,
+        anonymize_ip=e.get("MAILBEACON_ANONYMIZE_IP", "") in ("1", "true", "yes"),
+        hit_retention_days=int(e.get("MAILBEACON_HIT_RETENTION_DAYS", "0")),
+        var_dir=Path(e.get("MAILBEACON_VAR_DIR", "var")),
+    )
+    return s.with_(**{k: v for k, v in overrides.items() if v is not None}) if overrides else s

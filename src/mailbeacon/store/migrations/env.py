@@ -1,0 +1,19 @@
+"""Alembic environment: always run with a connection handed in by `store.migrate`."""
+
+from alembic import context
+
+from mailbeacon.store.schema import metadata
+
+config = context.config
+connection = config.attributes.get("connection")
+if connection is None:  # pragma: no cover - only via `mailbeacon migrate`
+    raise SystemExit("run migrations with `mailbeacon migrate`")
+
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    render_as_batch=True,  # SQLite cannot ALTER most things; batch mode copies the table
+    compare_type=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

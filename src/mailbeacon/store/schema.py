@@ -1,0 +1,255 @@
+"""The data model in one place: every table of the spine and the tracking pipeline.
+
+SQLAlchemy Core tables (no ORM): queries stay explicit and the hot paths stay cheap.
+Timestamps are naive UTC everywhere (`store.now()`); the API renders them with a `Z`.
+Every row that belongs to a customer carries `company_id`, so each query can be
+scoped to one company without a join.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+# Stable constraint names so Alembic batch mode (SQLite) can find them.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# 64-bit ids for the tables that grow with traffic; on SQLite an INTEGER PRIMARY KEY is
+# the rowid, which is already 64-bit and is what makes inserts cheap.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("label", String(64), nullable=False),
+    Column("email_tracking", Boolean, nullable=False, default=True),
+    Column("automation", Boolean, nullable=False, default=True),
+    Column("max_users", Integer, nullable=True),  # NULL: unlimited
+    Column("max_leads", Integer, nullable=True),
+)
+
+companies = Table(
+    "companies",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("plan", String(32), ForeignKey("plans.name"), nullable=False),
+    # Privacy settings, per company: keep only a /24 (/48) of readers' addresses, and
+    # delete raw hits after this many days (0 keeps them).
+    Column("anonymize_ip", Boolean, nullable=False, default=False),
+    Column("hit_retention_days", Integer, nullable=False, default=0),
+    Column("created_at", DateTime, nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("company_id", Integer, ForeignKey("companies.id"), nullable=False, index=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("name", String(200), nullable=True),
+    Column("role", String(32), nullable=False),
+    Column("password_hash", String(200), nullable=True),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("created_at", DateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False, index=True),
+    Column("company_id", Integer, ForeignKey("companies.id"), nullable=False),
+    # The key is `mb_<prefix>_<secret>`; the prefix finds the row, the SHA-256 of the
+    # whole key proves it. Keys are 32 random bytes, so a slow hash buys nothing.
+    Column("prefix", String(16), nullable=False, unique=True),
+    Column("key_hash", String(64), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_used_at", DateTime, nullable=True),
+    Column("revoked_at", DateTime, nullable=True),
+)
+
+leads = Table(
+    "leads",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("company_id", Integer, ForeignKey("companies.id"), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("first_name", String(200), nullable=True),
+    Column("last_name", String(200), nullable=True),
+    Column("timezone", String(64), nullable=True),
+    Column("owner_user_id", Integer, ForeignKey("users.id"), nullable=True),
+    Column("score", Integer, nullable=False, default=0),
+    Column("status", String(16), nullable=False, default="subscribed"),
+    Column("referred_by_lead_id", Integer, ForeignKey("leads.id"), nullable=True),
+    Column("unsubscribed_at", DateTime, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    UniqueConstraint("company_id", "email", name="uq_leads_company_email"),
+)
+
+lists = Table(
+    "lists",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("company_id", Integer, ForeignKey("companies.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+list_members = Table(
+    "list_members",
+    metadata,
+    Column("list_id", Integer, ForeignKey("lists.id"), primary_key=True),
+    Column("lead_id", Integer, ForeignKey("leads.id"), primary_key=True),
+    Column("company_id", Integer, ForeignKey("companies.id"), nullable=False),
+    Column("added_at", DateTime, nullable=False),
+    Index("ix_list_members_lead", "lead_id"),
+)
+
+campaigns = Table(
+    "campaigns",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("company_id", Integer, ForeignKey("companies.id"), nullable=False, index=True),
+    Column("name", String(200), nullable=False),
+    Column("subject", String(998), nullable=False),
+    Column("html", Text, nullable=False),
+    Column("text", Text, nullable=True),
+    Column("list_id", Integer, ForeignKey("lists.id"), nullable=True),
+    Column("utm", JSON, nullable=True),  # {"source": ..., "campaign": ..., "content": ...}
+    Column("tags", JSON, nullable=True),  # content tags, for engagement affinity
+    Column("pixel_placement", String(16), nullable=False, default="body"),  # header|body|footer
+    Column("pixel_format", String(8), nullable=False, default="gif"),  # gif|png
+    Column("status", String(16), nullable=False, default="draft"),  # draft|sending|sent
+    Column("sent_count", Integer, nullable=False, default=0),
+    Column("skipped_count", Integer, nullable=False, default=0),
+    Column("failed_count", Integer, nullable=False, default=0),
+    Column("created_at", DateTime, nullable=False),
+    Column("sent_at", DateTime, nullable=True),
+)
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("company_id", Integer, ForeignKey("companies.id"), nullable=False),
+    Column("lead_id", Integer, ForeignKey("leads.id"), nullable=False, index=True),
+    Column("campaign_id", Integer, ForeignKey("campaigns.id"), nullable=True, index=True),
+    # A forward-to-a-friend copy points at the message it was forwarded from.
+    Column("forwarded_from_message_id", BigId, nullable=True),
+    Column("subject", String(998), nullable=False),
+    Column("html", Text, nullable=False),
+    Column("text", Text, nullable=True),
+    Column("headers", JSON, nullable=True),
+    Column("warnings", JSON, nullable=True),
+    Column("status", String(16), nullable=False, default="stored"),  # stored|queued|sent|failed
+    Column("error", Text, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("sent_at", DateTime, nullable=True),
+    Index("ix_messages_company_created", "company_id", "created_at"),
+)
+
+# The links of a sent message, by the index its tracked URL carries. A click can only
+# ever redirect to a row of this table.
+message_links = Table(
+    "message_links",
+    metadata,
+    Column("message_id", BigId, ForeignKey("messages.id"), primary_key=True),
+    Column("link_index", Integer, primary_key=True),
+    Column("company_id", Integer, nullable=False),
+    Column("url", Text, nullable=False),
+    # link|unsubscribe|honeypot|forward
+    Column("kind", String(16), nullable=False, default="link"),
+)
+
+# Raw HTTP requests to the tracking edge, exactly as they came. Never updated; the
+# pipeline derives events from them and can re-derive them at any time.
+hits = Table(
+    "hits",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("at", DateTime, nullable=False),
+    Column("kind", String(12), nullable=False),  # open|click|unsubscribe|forward
+    Column("company_id", Integer, nullable=False),
+    Column("message_id", BigInteger, nullable=False),
+    Column("lead_id", Integer, nullable=False),
+    Column("link_index", Integer, nullable=True),
+    Column("ip", String(45), nullable=True),
+    Column("user_agent", Text, nullable=True),
+    Column("accept_language", String(200), nullable=True),
+    Column("method", String(8), nullable=False, default="GET"),
+    Index("ix_hits_message_kind", "message_id", "kind"),
+)
+
+# Classified engagement. One row per (hit, type): a click hit may also yield an
+# inferred open. `hit_id` + `type` make re-running enrichment idempotent.
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("hit_id", BigInteger, nullable=True),
+    Column("type", String(12), nullable=False),  # open|click|unsubscribe|forward
+    Column("at", DateTime, nullable=False),
+    Column("company_id", Integer, nullable=False),
+    Column("message_id", BigInteger, nullable=False),
+    Column("lead_id", Integer, nullable=False),
+    Column("campaign_id", Integer, nullable=True),
+    Column("verdict", String(12), nullable=False),  # human|proxy|prefetch|scanner|bot
+    Column("reason", Text, nullable=False, default=""),
+    Column("inferred", Boolean, nullable=False, default=False),
+    Column("forwarded", Boolean, nullable=False, default=False),
+    Column("client", String(100), nullable=True),
+    Column("device", String(100), nullable=True),
+    Column("os", String(100), nullable=True),
+    Column("country", String(2), nullable=True),
+    Column("region", String(100), nullable=True),
+    Column("city", String(100), nullable=True),
+    Column("url", Text, nullable=True),
+    Column("link_index", Integer, nullable=True),
+    Column("ip", String(45), nullable=True),
+    UniqueConstraint("hit_id", "type", name="uq_events_hit_type"),
+    Index("ix_events_message_at", "message_id", "at"),
+    Index("ix_events_lead_at", "lead_id", "at"),
+    Index("ix_events_campaign", "campaign_id"),
+)
+
+# Each pipeline stage (enrich, rollups, automation) keeps how far it has read here.
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("position", BigInteger, nullable=False, default=0),
+    Column("updated_at", DateTime, nullable=True),
+)
+
+# A lease makes one process of several the runner of a stage (several `serve` workers).
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("expires_at", DateTime, nullable=False),
+)
