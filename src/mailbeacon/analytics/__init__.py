@@ -1,0 +1,1 @@
+"""Analytics: reports and engagement summaries computed from events and rollups."""

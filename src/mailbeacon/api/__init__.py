@@ -1,0 +1,1 @@
+"""The REST API (FastAPI): JSON over the CRM, tracking data, reports and rules."""

@@ -1,0 +1,76 @@
+"""One error shape everywhere: ``{"error": {"code", "message", "field"?}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from mailbeacon.crm.errors import CrmError
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.field = status, code, message, field
+
+
+def error_body(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
+    err: dict[str, Any] = {"code": code, "message": message}
+    if field:
+        err["field"] = field
+    err.update(extra)
+    return {"error": err}
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    422: "invalid",
+    501: "not_implemented",
+}
+
+
+def _field_of(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
+    return ".".join(parts) or "body"
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, e: ApiError) -> JSONResponse:
+        return JSONResponse(error_body(e.code, e.message, e.field), status_code=e.status)
+
+    @app.exception_handler(CrmError)
+    async def _crm(_: Request, e: CrmError) -> JSONResponse:
+        return JSONResponse(error_body(e.code, e.message, e.field), status_code=e.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, e: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"field": _field_of(tuple(err.get("loc", ()))), "message": err.get("msg", "")}
+            for err in e.errors()
+        ]
+        first = problems[0] if problems else {"field": "body", "message": "invalid body"}
+        return JSONResponse(
+            error_body(
+                "invalid", f"{first['field']}: {first['message']}", first["field"], details=problems
+            ),
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, e: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(e.status_code, "error")
+        headers = getattr(e, "headers", None)
+        return JSONResponse(
+            error_body(code, str(e.detail)), status_code=e.status_code, headers=headers
+        )

@@ -1,0 +1,63 @@
+"""/api/v1/leads: create and read leads; their engagement and activity are tracking data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from mailbeacon.analytics.engagement import lead_engagement
+from mailbeacon.analytics.events import lead_activity
+from mailbeacon.api.context import Services
+from mailbeacon.api.deps import require, services
+from mailbeacon.api.render import jsonable
+from mailbeacon.crm import leads as crm_leads
+from mailbeacon.crm.access import Permission, allowed
+from mailbeacon.crm.users import Principal
+
+router = APIRouter(prefix="/api/v1/leads", tags=["leads"])
+
+
+class LeadIn(BaseModel):
+    email: str = Field(max_length=320)
+    first_name: str | None = Field(default=None, max_length=200)
+    last_name: str | None = Field(default=None, max_length=200)
+    timezone: str | None = Field(default=None, max_length=64)
+    owner_user_id: int | None = None
+
+
+@router.post("", status_code=201)
+async def create_lead(
+    body: LeadIn,
+    who: Principal = Depends(require(Permission.MANAGE_LEADS)),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    async with svc.db.begin() as conn:
+        lead = await crm_leads.create_lead(conn, who, **body.model_dump())
+    return jsonable(lead)
+
+
+@router.get("/{lead_id}")
+async def get_lead(
+    lead_id: int,
+    who: Principal = Depends(require(Permission.MANAGE_LEADS)),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    async with svc.db.connect() as conn:
+        lead = jsonable(await crm_leads.get_lead(conn, who, lead_id))
+        # Engagement is tracking data: the sales roles see their lead, not how it engaged.
+        if allowed(who.role, who.plan, Permission.VIEW_TRACKING):
+            lead["engagement"] = jsonable(await lead_engagement(conn, who.company_id, lead_id))
+    return lead
+
+
+@router.get("/{lead_id}/activity")
+async def get_activity(
+    lead_id: int,
+    who: Principal = Depends(require(Permission.VIEW_TRACKING)),
+    svc: Services = Depends(services),
+) -> list[dict[str, Any]]:
+    async with svc.db.connect() as conn:
+        await crm_leads.get_lead(conn, who, lead_id)
+        return [jsonable(e) for e in await lead_activity(conn, who.company_id, lead_id)]

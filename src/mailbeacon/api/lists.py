@@ -1,0 +1,56 @@
+"""/api/v1/lists: lists of leads and their members."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from mailbeacon.api.context import Services
+from mailbeacon.api.deps import require, services
+from mailbeacon.api.render import jsonable
+from mailbeacon.crm import lists as crm_lists
+from mailbeacon.crm.access import Permission
+from mailbeacon.crm.users import Principal
+
+router = APIRouter(prefix="/api/v1/lists", tags=["lists"])
+
+
+class ListIn(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+
+
+class MembersIn(BaseModel):
+    lead_ids: list[int] = Field(min_length=1, max_length=10_000)
+
+
+@router.post("", status_code=201)
+async def create_list(
+    body: ListIn,
+    who: Principal = Depends(require(Permission.MANAGE_LEADS)),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    async with svc.db.begin() as conn:
+        return jsonable(await crm_lists.create_list(conn, who, body.name))
+
+
+@router.post("/{list_id}/leads")
+async def add_leads(
+    list_id: int,
+    body: MembersIn,
+    who: Principal = Depends(require(Permission.MANAGE_LEADS)),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    async with svc.db.begin() as conn:
+        return await crm_lists.add_leads(conn, who, list_id, body.lead_ids)
+
+
+@router.get("/{list_id}/leads")
+async def list_leads(
+    list_id: int,
+    who: Principal = Depends(require(Permission.MANAGE_LEADS)),
+    svc: Services = Depends(services),
+) -> list[dict[str, Any]]:
+    async with svc.db.connect() as conn:
+        return [jsonable(r) for r in await crm_lists.list_leads(conn, who, list_id)]

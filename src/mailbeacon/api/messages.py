@@ -1,0 +1,102 @@
+"""/api/v1/messages: one tracked email to one lead, its raw hit counts and its events."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
+
+from mailbeacon.analytics.events import message_events
+from mailbeacon.api.context import Services
+from mailbeacon.api.deps import require, services
+from mailbeacon.api.errors import ApiError
+from mailbeacon.api.render import jsonable
+from mailbeacon.crm.access import Permission
+from mailbeacon.crm.errors import NotFound
+from mailbeacon.crm.users import Principal
+from mailbeacon.store.schema import hits, message_links, messages
+
+router = APIRouter(prefix="/api/v1/messages", tags=["messages"])
+
+
+class MessageIn(BaseModel):
+    lead_id: int
+    subject: str = Field(min_length=1, max_length=998)
+    html: str
+    text: str | None = None
+    campaign_id: int | None = None
+    send: bool = True
+
+
+@router.post("", status_code=201)
+async def create_message(
+    body: MessageIn,
+    who: Principal = Depends(require(Permission.SEND_EMAIL)),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    raise ApiError(501, "not_implemented", "sending arrives with compose and delivery")
+
+
+async def _message(conn: Any, company_id: int, message_id: int) -> dict[str, Any]:
+    row = (
+        (
+            await conn.execute(
+                select(messages).where(
+                    messages.c.id == message_id, messages.c.company_id == company_id
+                )
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"message {message_id} does not exist")
+    return dict(row)
+
+
+@router.get("/{message_id}")
+async def get_message(
+    message_id: int,
+    who: Principal = Depends(require(Permission.VIEW_TRACKING)),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    async with svc.db.connect() as conn:
+        msg = await _message(conn, who.company_id, message_id)
+        links = (
+            await conn.execute(
+                select(message_links.c.link_index, message_links.c.url)
+                .where(message_links.c.message_id == message_id, message_links.c.kind == "link")
+                .order_by(message_links.c.link_index)
+            )
+        ).all()
+        counts = dict(
+            (
+                await conn.execute(
+                    select(hits.c.kind, func.count())
+                    .where(
+                        hits.c.message_id == message_id,
+                        hits.c.company_id == who.company_id,
+                        hits.c.method != "HEAD",
+                    )
+                    .group_by(hits.c.kind)
+                )
+            ).all()
+        )
+    out = jsonable(msg)
+    out.pop("company_id", None)
+    out["links"] = [{"index": i, "url": u} for i, u in links]
+    out["hits"] = {"open": counts.get("open", 0), "click": counts.get("click", 0)}
+    return out
+
+
+@router.get("/{message_id}/events")
+async def get_events(
+    message_id: int,
+    who: Principal = Depends(require(Permission.VIEW_TRACKING)),
+    svc: Services = Depends(services),
+) -> list[dict[str, Any]]:
+    async with svc.db.connect() as conn:
+        await _message(conn, who.company_id, message_id)
+        return [jsonable(e) for e in await message_events(conn, who.company_id, message_id)]

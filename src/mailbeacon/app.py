@@ -1,0 +1,85 @@
+"""The process: the tracking edge beside the API and dashboard, plus the pipeline stages.
+
+Requests for /o/, /c/, /u/ and /f/ go straight to the raw ASGI edge (no framework on the
+hot path); everything else goes to FastAPI. The lifespan starts the background stages
+(enrich, rollups, automation); with several workers each stage holds a lease, so one
+process runs it at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from mailbeacon.api.app import create_api
+from mailbeacon.api.context import Services
+from mailbeacon.api.limits import BodyLimit
+from mailbeacon.settings import Settings
+from mailbeacon.store import Database
+
+log = logging.getLogger("mailbeacon")
+
+# A background stage: runs until `stop` is set. Registered by the packages that own them.
+Stage = Callable[[Database, Settings, asyncio.Event], Awaitable[None]]
+EDGE_PREFIXES = ("/o/", "/c/", "/u/", "/f/")
+
+
+def stages() -> list[tuple[str, Stage]]:
+    """The pipeline stages this build runs, in flow order."""
+    found: list[tuple[str, Stage]] = []
+    return found
+
+
+class Dispatch:
+    """Route tracking paths to the edge and the rest to the API, without middleware."""
+
+    def __init__(self, edge: ASGIApp | None, rest: ASGIApp) -> None:
+        self.edge, self.rest = edge, rest
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.edge is not None and scope["type"] == "http" and scope["path"][:3] in EDGE_PREFIXES:
+            await self.edge(scope, receive, send)
+        else:
+            await self.rest(scope, receive, send)
+
+
+def create_app(settings: Settings, *, run_stages: bool = True) -> ASGIApp:
+    svc = Services.build(settings)
+    api = create_api(svc)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        tasks = []
+        if run_stages:
+            for name, stage in stages():
+                tasks.append(asyncio.create_task(_supervise(name, stage, svc, stop)))
+        try:
+            yield
+        finally:
+            stop.set()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await asyncio.wait_for(task, timeout=5)
+            await svc.db.dispose()
+
+    api.router.lifespan_context = lifespan
+    return Dispatch(edge=None, rest=BodyLimit(api, settings.max_body_bytes))
+
+
+async def _supervise(name: str, stage: Stage, svc: Services, stop: asyncio.Event) -> None:
+    """Keep a stage running: log a crash once, wait, start again."""
+    while not stop.is_set():
+        try:
+            await stage(svc.db, svc.settings, stop)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("stage %s failed; restarting in 1 s", name)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1)

@@ -1,0 +1,1 @@
+"""The CRM spine: companies and plans, users and roles, leads, lists and campaigns."""

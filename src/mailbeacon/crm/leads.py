@@ -1,0 +1,145 @@
+"""Leads: the people mail is sent to. Email is unique within a company.
+
+Every query takes the caller's `Principal`: rows of another company are invisible (404,
+never 403, so ids leak nothing), and the sales roles only see the leads they own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import Select, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mailbeacon.crm.access import sees_only_own_leads
+from mailbeacon.crm.errors import Conflict, Invalid, NotFound
+from mailbeacon.crm.users import Principal, normalize_email
+from mailbeacon.store import now
+from mailbeacon.store.schema import leads, users
+
+LEAD_STATUSES = ("subscribed", "unsubscribed", "bounced")
+LEAD_FIELDS = (
+    leads.c.id,
+    leads.c.email,
+    leads.c.first_name,
+    leads.c.last_name,
+    leads.c.timezone,
+    leads.c.owner_user_id,
+    leads.c.score,
+    leads.c.status,
+    leads.c.referred_by_lead_id,
+    leads.c.unsubscribed_at,
+    leads.c.created_at,
+)
+
+
+def check_timezone(tz: str | None) -> str | None:
+    if tz is None or tz == "":
+        return None
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid(
+            f"timezone {tz!r} is not an IANA time zone (e.g. Europe/Paris)", field="timezone"
+        ) from None
+    return tz
+
+
+def visible_leads(who: Principal, query: Select[Any]) -> Select[Any]:
+    """Scope a query over `leads` to what this user may see."""
+    query = query.where(leads.c.company_id == who.company_id)
+    if sees_only_own_leads(who.role):
+        query = query.where(leads.c.owner_user_id == who.user_id)
+    return query
+
+
+async def create_lead(
+    conn: AsyncConnection,
+    who: Principal,
+    *,
+    email: str,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    timezone: str | None = None,
+    owner_user_id: int | None = None,
+    referred_by_lead_id: int | None = None,
+) -> dict[str, Any]:
+    email = normalize_email(email)
+    timezone = check_timezone(timezone)
+    if owner_user_id is None:
+        owner_user_id = who.user_id
+    else:
+        owner = await conn.execute(
+            select(users.c.id).where(
+                users.c.id == owner_user_id, users.c.company_id == who.company_id
+            )
+        )
+        if owner.scalar() is None:
+            raise NotFound(f"user {owner_user_id} does not exist", field="owner_user_id")
+    try:
+        async with conn.begin_nested():
+            result = await conn.execute(
+                insert(leads)
+                .values(
+                    company_id=who.company_id,
+                    email=email,
+                    first_name=first_name,
+                    last_name=last_name,
+                    timezone=timezone,
+                    owner_user_id=owner_user_id,
+                    referred_by_lead_id=referred_by_lead_id,
+                    score=0,
+                    status="subscribed",
+                    created_at=now(),
+                )
+                .returning(leads.c.id)
+            )
+    except IntegrityError:
+        raise Conflict(f"a lead with email {email} already exists", field="email") from None
+    return await get_lead(conn, who, int(result.scalar_one()))
+
+
+async def get_lead(conn: AsyncConnection, who: Principal, lead_id: int) -> dict[str, Any]:
+    row = (
+        (await conn.execute(visible_leads(who, select(*LEAD_FIELDS)).where(leads.c.id == lead_id)))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound(f"lead {lead_id} does not exist")
+    return dict(row)
+
+
+async def find_lead_by_email(conn: AsyncConnection, company_id: int, email: str) -> int | None:
+    result = await conn.execute(
+        select(leads.c.id).where(leads.c.company_id == company_id, leads.c.email == email.lower())
+    )
+    value = result.scalar()
+    return int(value) if value is not None else None
+
+
+async def set_lead_status(
+    conn: AsyncConnection, company_id: int, lead_id: int, status: str
+) -> bool:
+    """Change a lead's status; True if it changed. Used by unsubscribes and bounces."""
+    if status not in LEAD_STATUSES:
+        raise Invalid(f"unknown status {status!r}", field="status")
+    values: dict[str, Any] = {"status": status}
+    if status == "unsubscribed":
+        values["unsubscribed_at"] = now()
+    result = await conn.execute(
+        update(leads)
+        .where(leads.c.id == lead_id, leads.c.company_id == company_id, leads.c.status != status)
+        .values(**values)
+    )
+    return result.rowcount > 0
+
+
+async def add_score(conn: AsyncConnection, company_id: int, lead_id: int, points: int) -> None:
+    await conn.execute(
+        update(leads)
+        .where(leads.c.id == lead_id, leads.c.company_id == company_id)
+        .values(score=leads.c.score + points)
+    )
