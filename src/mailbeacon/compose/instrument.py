@@ -1,0 +1,113 @@
+"""Instrumenting one message for one lead: the whole compose pipeline in order.
+
+merge fields -> CSS inlined -> footer links the email lacks -> text alternative ->
+links tracked -> honeypot and pixel -> headers. Pure: the message id must already exist
+(the store inserts the row first) because every token carries it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from lxml.html import HtmlElement
+
+from mailbeacon.compose import document, placement
+from mailbeacon.compose.headers import message_headers
+from mailbeacon.compose.links import hrefs, rewrite_links
+from mailbeacon.compose.merge import fields_for, render
+from mailbeacon.compose.model import Instrumented, Options, Recipient
+from mailbeacon.compose.text import add_footer, html_to_text, track_text_links
+from mailbeacon.compose.tracking import Tracker
+from mailbeacon.settings import Settings
+from mailbeacon.tokens import Signer
+
+
+def instrument(
+    *,
+    subject: str,
+    html: str,
+    text: str | None,
+    recipient: Recipient,
+    message_id: int,
+    company_id: int,
+    signer: Signer,
+    settings: Settings,
+    options: Options | None = None,
+    date: dt.datetime | None = None,
+) -> Instrumented:
+    """The message as it will be sent to `recipient`, with every link it tracks.
+
+    Raises ValueError when a merge field template is broken.
+    """
+    opts = options or Options()
+    tracker = Tracker(
+        base_url=settings.base_url,
+        signer=signer,
+        company_id=company_id,
+        message_id=message_id,
+        lead_id=recipient.id,
+        utm=opts.utm,
+    )
+    unsubscribe_url = tracker.unsubscribe_url()
+    forward_url = tracker.forward_url() if opts.forward_link else None
+    extra = {"unsubscribe_url": unsubscribe_url, "forward_url": forward_url or ""}
+    fields = fields_for(recipient, **extra)
+
+    root = document.parse(document.inline_css(render(html, fields, html=True)))
+    footer_el = _add_footer(root, unsubscribe_url, forward_url)
+    # Text is made before tracking so it reads like the HTML, then tracked on its own.
+    if text is None:
+        plain = html_to_text(document.serialize(root))
+    else:
+        plain = render(text, fields, html=False)
+    plain = track_text_links(add_footer(plain, unsubscribe_url, forward_url), tracker)
+    rewrite_links(root, tracker)
+    _add_machinery(root, tracker, opts, footer_el)
+
+    out = document.serialize(root)
+    merged_subject = render(subject, fields, html=False)
+    headers = message_headers(
+        settings=settings,
+        message_id=message_id,
+        recipient=recipient,
+        subject=merged_subject,
+        unsubscribe_url=unsubscribe_url,
+        date=date,
+    )
+    return Instrumented(
+        subject=merged_subject,
+        html=out,
+        text=plain,
+        links=tracker.links,
+        warnings=tuple(placement.clip_warnings(out, opts.pixel_placement)),
+        headers=headers,
+    )
+
+
+def _add_footer(
+    root: HtmlElement, unsubscribe_url: str, forward_url: str | None
+) -> HtmlElement | None:
+    """Append a footer holding the links the author did not place themselves, if any."""
+    present = hrefs(root)
+    unsub = None if unsubscribe_url in present else unsubscribe_url
+    fwd = None if forward_url is None or forward_url in present else forward_url
+    if not (unsub or fwd):
+        return None
+    footer_el = placement.footer(unsub, fwd)
+    document.body(root).append(footer_el)
+    return footer_el
+
+
+def _add_machinery(
+    root: HtmlElement, tracker: Tracker, opts: Options, footer_el: HtmlElement | None
+) -> None:
+    """The honeypot (after the content) and the pixel (where the campaign wants it)."""
+    body = document.body(root)
+    if opts.honeypot:
+        hp = placement.honeypot(tracker.honeypot_url())
+        if footer_el is not None:
+            footer_el.addprevious(hp)
+        else:
+            body.append(hp)
+    img = placement.pixel(tracker.pixel_url(opts.pixel_format))
+    placement.place_pixel(body, img, opts.pixel_placement, footer_el)

@@ -1,0 +1,63 @@
+"""The values compose works with: who a message is for, how to instrument it, the result.
+
+Frozen dataclasses, so a composed message can be passed around and compared in tests
+without anyone changing it on the way to the transport.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+LinkKind = Literal["link", "unsubscribe", "honeypot", "forward"]
+PixelPlacement = Literal["header", "body", "footer"]
+PixelFormat = Literal["gif", "png"]
+
+# Gmail clips a message whose HTML is larger than about 102 KB; what follows the cut
+# (a footer pixel included) is only loaded if the reader clicks "view entire message".
+GMAIL_CLIP_BYTES = 102 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """The lead a message is rendered for: the merge fields come from here."""
+
+    id: int
+    email: str
+    first_name: str | None = None
+    last_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One stored link of a message: a tracked click redirects to `url`."""
+
+    index: int
+    url: str
+    kind: LinkKind = "link"
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How a campaign (or a single message) wants to be instrumented."""
+
+    pixel_placement: PixelPlacement = "body"
+    pixel_format: PixelFormat = "gif"
+    # UTM tags to add to every tracked link: keys source, campaign, content (medium is
+    # always "email"). None: the campaign did not ask for them.
+    utm: Mapping[str, str] | None = None
+    forward_link: bool = False
+    honeypot: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Instrumented:
+    """A message ready for MIME: bodies as they will be sent, its links and warnings."""
+
+    subject: str
+    html: str
+    text: str
+    links: tuple[Link, ...]
+    warnings: tuple[str, ...] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)
