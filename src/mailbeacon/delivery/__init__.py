@@ -1,0 +1,47 @@
+"""Delivery: store and send composed messages (SMTP), campaigns, and the local outbox.
+
+Entry points for the API, CLI and automation:
+
+- `create_message(db, settings, signer, company_id=, lead_id=, subject=, html=, ...)`
+- `send_campaign(...)` / `start_campaign_send(...)` (background task with progress)
+- `start_outbox(host, port, directory)` for `make run`
+"""
+
+from mailbeacon.delivery.campaigns import (
+    AlreadySent,
+    CampaignProgress,
+    send_campaign,
+    start_campaign_send,
+)
+from mailbeacon.delivery.messages import (
+    CampaignNotFound,
+    LeadNotFound,
+    Suppressed,
+    create_message,
+)
+from mailbeacon.delivery.outbox import Outbox, start_outbox
+from mailbeacon.delivery.smtp import (
+    DeliveryError,
+    PermanentFailure,
+    SmtpTransport,
+    TemporaryFailure,
+    Transport,
+)
+
+__all__ = [
+    "AlreadySent",
+    "CampaignNotFound",
+    "CampaignProgress",
+    "DeliveryError",
+    "LeadNotFound",
+    "Outbox",
+    "PermanentFailure",
+    "SmtpTransport",
+    "Suppressed",
+    "TemporaryFailure",
+    "Transport",
+    "create_message",
+    "send_campaign",
+    "start_campaign_send",
+    "start_outbox",
+]

@@ -1,0 +1,223 @@
+"""One message for one lead: suppression check, store, instrument, store again, send.
+
+The message row is inserted before instrumenting because every token carries its id;
+both happen in one transaction, so a broken template stores nothing. Sending happens
+after the commit (no database lock held across the network), and its outcome is
+written back to the row.
+"""
+
+from __future__ import annotations
+
+from email.utils import parseaddr
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mailbeacon.compose import Options, Recipient, as_bytes, build_mime, instrument, sent_headers
+from mailbeacon.delivery.smtp import PermanentFailure, SmtpTransport, TemporaryFailure, Transport
+from mailbeacon.settings import Settings
+from mailbeacon.store import Database, now
+from mailbeacon.store.schema import campaigns, leads, message_links, messages
+from mailbeacon.tokens import Signer
+
+SUPPRESSED = frozenset({"unsubscribed", "bounced"})
+
+
+class LeadNotFound(LookupError):
+    """No such lead in this company (another company's lead is not found either)."""
+
+
+class CampaignNotFound(LookupError):
+    """No such campaign in this company."""
+
+
+class Suppressed(Exception):
+    """The lead unsubscribed or bounced: no mail may be sent to them (API: 409)."""
+
+    def __init__(self, lead_id: int, status: str) -> None:
+        super().__init__(f"lead {lead_id} is {status}; no mail is sent to them")
+        self.lead_id = lead_id
+        self.status = status
+
+
+async def load_recipient(conn: AsyncConnection, company_id: int, lead_id: int) -> Recipient:
+    """The lead as a recipient; raises LeadNotFound, or Suppressed when mail is refused."""
+    row = (
+        await conn.execute(
+            sa.select(leads).where(leads.c.id == lead_id, leads.c.company_id == company_id)
+        )
+    ).first()
+    if row is None:
+        raise LeadNotFound(f"lead {lead_id} not found")
+    if row.status in SUPPRESSED:
+        raise Suppressed(lead_id, row.status)
+    return Recipient(row.id, row.email, row.first_name, row.last_name)
+
+
+def campaign_options(row: Any) -> Options:
+    """How a campaign row asks its mail to be instrumented."""
+    utm = dict(row.utm) if row.utm else None
+    if utm is not None:
+        utm.setdefault("campaign", row.name)
+    return Options(
+        pixel_placement=row.pixel_placement or "body",
+        pixel_format=row.pixel_format or "gif",
+        utm=utm,
+    )
+
+
+async def load_campaign(conn: AsyncConnection, company_id: int, campaign_id: int) -> Any:
+    row = (
+        await conn.execute(
+            sa.select(campaigns).where(
+                campaigns.c.id == campaign_id, campaigns.c.company_id == company_id
+            )
+        )
+    ).first()
+    if row is None:
+        raise CampaignNotFound(f"campaign {campaign_id} not found")
+    return row
+
+
+async def deliver(
+    db: Database,
+    transport: Transport,
+    *,
+    message_id: int,
+    company_id: int,
+    lead_id: int,
+    sender: str,
+    recipient: str,
+    raw: bytes,
+) -> tuple[str, str | None]:
+    """Send, then record the outcome on the message (and a hard bounce on the lead)."""
+    status, error, bounced = "sent", None, False
+    try:
+        await transport.send(sender, [recipient], raw)
+    except (PermanentFailure, TemporaryFailure) as exc:
+        status, error = "failed", str(exc)
+        bounced = isinstance(exc, PermanentFailure) and exc.bounced
+    async with db.begin() as conn:
+        values: dict[str, Any] = {"status": status, "error": error}
+        if status == "sent":
+            values["sent_at"] = now()
+        await conn.execute(sa.update(messages).where(messages.c.id == message_id).values(values))
+        if bounced:
+            await conn.execute(
+                sa.update(leads)
+                .where(leads.c.id == lead_id, leads.c.company_id == company_id)
+                .values(status="bounced")
+            )
+    return status, error
+
+
+async def create_message(
+    db: Database,
+    settings: Settings,
+    signer: Signer,
+    *,
+    company_id: int,
+    lead_id: int,
+    subject: str,
+    html: str,
+    text: str | None = None,
+    campaign_id: int | None = None,
+    send: bool = True,
+    forwarded_from_message_id: int | None = None,
+    options: Options | None = None,
+    transport: Transport | None = None,
+) -> dict[str, Any]:
+    """Instrument, store and (when `send`) deliver one message; the API's answer.
+
+    Raises LeadNotFound / CampaignNotFound (404), Suppressed (409) before anything is
+    stored, and ValueError for a broken merge field template (422).
+    """
+    async with db.connect() as conn:
+        recipient = await load_recipient(conn, company_id, lead_id)
+        if options is None and campaign_id is not None:
+            options = campaign_options(await load_campaign(conn, company_id, campaign_id))
+    async with db.begin() as conn:
+        result = await conn.execute(
+            sa.insert(messages).values(
+                company_id=company_id,
+                lead_id=lead_id,
+                campaign_id=campaign_id,
+                forwarded_from_message_id=forwarded_from_message_id,
+                subject=subject,
+                html="",
+                status="stored",
+                created_at=now(),
+            )
+        )
+        message_id = int(result.inserted_primary_key[0])
+        inst = instrument(
+            subject=subject,
+            html=html,
+            text=text,
+            recipient=recipient,
+            message_id=message_id,
+            company_id=company_id,
+            signer=signer,
+            settings=settings,
+            options=options,
+        )
+        mime = build_mime(inst, settings)
+        answer = {
+            "id": message_id,
+            "lead_id": lead_id,
+            "campaign_id": campaign_id,
+            "subject": inst.subject,
+            "html": inst.html,
+            "text": inst.text,
+            "headers": sent_headers(mime),
+            "links": [{"index": k.index, "url": k.url, "kind": k.kind} for k in inst.links],
+            "status": "queued" if send else "stored",
+            "warnings": list(inst.warnings),
+            "error": None,
+        }
+        await _store(conn, company_id, answer, inst.links)
+    if send:
+        answer["status"], answer["error"] = await deliver(
+            db,
+            transport or SmtpTransport(settings),
+            message_id=message_id,
+            company_id=company_id,
+            lead_id=lead_id,
+            sender=parseaddr(settings.mail_from)[1],
+            recipient=recipient.email,
+            raw=as_bytes(mime),
+        )
+    return answer
+
+
+async def _store(
+    conn: AsyncConnection, company_id: int, answer: dict[str, Any], links: tuple[Any, ...]
+) -> None:
+    """Write the message exactly as it will be sent, and its links by index."""
+    await conn.execute(
+        sa.update(messages)
+        .where(messages.c.id == answer["id"])
+        .values(
+            subject=answer["subject"],
+            html=answer["html"],
+            text=answer["text"],
+            headers=answer["headers"],
+            warnings=answer["warnings"],
+            status=answer["status"],
+        )
+    )
+    if links:
+        await conn.execute(
+            sa.insert(message_links),
+            [
+                {
+                    "message_id": answer["id"],
+                    "link_index": link.index,
+                    "company_id": company_id,
+                    "url": link.url,
+                    "kind": link.kind,
+                }
+                for link in links
+            ],
+        )
