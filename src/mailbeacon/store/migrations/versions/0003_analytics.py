@@ -1,11 +1,11 @@
-"""analytics tables (filled in by the analytics package's issue)
+"""analytics rollup tables (see store/schema_analytics.py)
 
 Revision ID: 0003
 Revises: 0002
 """
 
-import sqlalchemy as sa  # noqa: F401
-from alembic import op  # noqa: F401
+import sqlalchemy as sa
+from alembic import op
 
 revision = "0003"
 down_revision = "0002"
@@ -14,8 +14,41 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    op.create_table(
+        "rollup_counts",
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("dim", sa.String(length=24), nullable=False),
+        sa.Column("key", sa.String(length=512), nullable=False),
+        sa.Column("company_id", sa.Integer(), nullable=False),
+        sa.Column("n", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("campaign_id", "dim", "key", name=op.f("pk_rollup_counts")),
+    )
+    op.create_table(
+        "rollup_campaign_leads",
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("lead_id", sa.Integer(), nullable=False),
+        sa.Column("company_id", sa.Integer(), nullable=False),
+        sa.Column("any_open", sa.Boolean(), nullable=False),
+        sa.Column("human_open", sa.Boolean(), nullable=False),
+        sa.Column("inferred_open", sa.Boolean(), nullable=False),
+        sa.Column("human_click", sa.Boolean(), nullable=False),
+        sa.Column("unsubscribed", sa.Boolean(), nullable=False),
+        sa.Column("last_at", sa.DateTime(), nullable=True),
+        sa.PrimaryKeyConstraint("campaign_id", "lead_id", name=op.f("pk_rollup_campaign_leads")),
+    )
+    op.create_table(
+        "rollup_forward_readers",
+        sa.Column("campaign_id", sa.Integer(), nullable=False),
+        sa.Column("message_id", sa.BigInteger(), nullable=False),
+        sa.Column("reader", sa.String(length=128), nullable=False),
+        sa.Column("company_id", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "campaign_id", "message_id", "reader", name=op.f("pk_rollup_forward_readers")
+        ),
+    )
 
 
 def downgrade() -> None:
-    pass
+    op.drop_table("rollup_forward_readers")
+    op.drop_table("rollup_campaign_leads")
+    op.drop_table("rollup_counts")

@@ -1,0 +1,295 @@
+"""The rollups stage: reads events by increasing id and keeps the report counters current.
+
+Each batch runs in one transaction that also moves the `rollups` cursor, so a crash
+between batches loses nothing and a replayed batch is impossible: the counters and the
+cursor commit together or not at all. The transaction starts by touching the cursor row,
+which takes the write lock first (SQLite) or the row lock (PostgreSQL), so even two
+runners would serialise; the lease only keeps the second one from spinning.
+
+`rebuild()` empties the rollups and replays every event, through the same code path: run
+it after `enrich --rebuild` rewrites events (or `mailbeacon report rebuild-rollups`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import socket
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mailbeacon.analytics.rules import (
+    Fact,
+    LeadState,
+    advance,
+    counts,
+    forwarded_reader,
+    unique_deltas,
+)
+from mailbeacon.analytics.upsert import upsert
+from mailbeacon.settings import Settings
+from mailbeacon.store import Database, now
+from mailbeacon.store.schema import campaigns, cursors, events, leads, leases, messages
+from mailbeacon.store.schema_analytics import (
+    rollup_campaign_leads,
+    rollup_counts,
+    rollup_forward_readers,
+)
+
+CURSOR = "rollups"
+BATCH = 2000
+LEASE_SECONDS = 15
+STATE_FIELDS = ("any_open", "human_open", "inferred_open", "human_click", "unsubscribed")
+EVENT_COLUMNS = (
+    events.c.id,
+    events.c.type,
+    events.c.at,
+    events.c.company_id,
+    events.c.campaign_id,
+    events.c.lead_id,
+    events.c.message_id,
+    events.c.verdict,
+    events.c.reason,
+    events.c.inferred,
+    events.c.forwarded,
+    events.c.client,
+    events.c.device,
+    events.c.os,
+    events.c.country,
+    events.c.ip,
+    events.c.url,
+    events.c.link_index,
+)
+
+
+async def _lock_cursor(conn: AsyncConnection) -> int:
+    """Take the stage's write lock by touching its cursor row, then read the position."""
+    await conn.execute(
+        upsert(conn, cursors)
+        .values(name=CURSOR, position=0, updated_at=now())
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    await conn.execute(update(cursors).where(cursors.c.name == CURSOR).values(updated_at=now()))
+    pos = await conn.execute(select(cursors.c.position).where(cursors.c.name == CURSOR))
+    return int(pos.scalar_one())
+
+
+async def _lookup(conn: AsyncConnection, col: Any, ids: Iterable[int], *cols: Any) -> dict:
+    ids = list(set(ids))
+    if not ids:
+        return {}
+    rows = await conn.execute(select(col, *cols).where(col.in_(ids)))
+    return {r[0]: r[1:] for r in rows}
+
+
+async def load_facts(conn: AsyncConnection, rows: Sequence[Any]) -> list[Fact]:
+    """Campaign events with their lead's timezone and their message's send time."""
+    rows = [r for r in rows if r.campaign_id is not None]
+    tz = await _lookup(conn, leads.c.id, (r.lead_id for r in rows), leads.c.timezone)
+    msg = await _lookup(
+        conn,
+        messages.c.id,
+        (r.message_id for r in rows),
+        messages.c.sent_at,
+        messages.c.forwarded_from_message_id,
+    )
+    camp = await _lookup(conn, campaigns.c.id, (r.campaign_id for r in rows), campaigns.c.sent_at)
+    facts = []
+    for r in rows:
+        sent_at, forwarded_from = msg.get(r.message_id, (None, None))
+        facts.append(
+            Fact(
+                **{k: v for k, v in r._mapping.items() if k in Fact.__slots__},
+                friend_copy=forwarded_from is not None,
+                lead_tz=tz.get(r.lead_id, (None,))[0],
+                sent_at=sent_at or camp.get(r.campaign_id, (None,))[0],
+            )
+        )
+    return facts
+
+
+async def apply_facts(conn: AsyncConnection, facts: Sequence[Fact]) -> None:
+    """Add a batch of facts to the rollups (the caller owns the transaction)."""
+    if not facts:
+        return
+    company = {f.campaign_id: f.company_id for f in facts}
+    delta: dict[tuple[int, str, str], int] = defaultdict(int)
+    for f in facts:
+        for dim, key in counts(f):
+            delta[(f.campaign_id, dim, key)] += 1
+    await _apply_lead_states(conn, facts, company, delta)
+    await _apply_forward_readers(conn, facts, company, delta)
+    rows = [
+        {"campaign_id": c, "dim": d, "key": k, "company_id": company[c], "n": n}
+        for (c, d, k), n in delta.items()
+        if n
+    ]
+    if rows:
+        stmt = upsert(conn, rollup_counts)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["campaign_id", "dim", "key"],
+            set_={"n": rollup_counts.c.n + stmt.excluded.n},
+        )
+        await conn.execute(stmt, rows)
+
+
+async def _apply_lead_states(
+    conn: AsyncConnection,
+    facts: Sequence[Fact],
+    company: dict[int, int],
+    delta: dict[tuple[int, str, str], int],
+) -> None:
+    pairs = {(f.campaign_id, f.lead_id) for f in facts}
+    t = rollup_campaign_leads
+    found = await conn.execute(
+        select(t.c.campaign_id, t.c.lead_id, *(t.c[k] for k in STATE_FIELDS)).where(
+            tuple_(t.c.campaign_id, t.c.lead_id).in_(list(pairs))
+        )
+    )
+    states = {(r[0], r[1]): LeadState(*(bool(v) for v in r[2:])) for r in found}
+    before = dict(states)
+    last_at: dict[tuple[int, int], dt.datetime] = {}
+    for f in facts:
+        pair = (f.campaign_id, f.lead_id)
+        states[pair] = advance(states.get(pair, LeadState()), f)
+        last_at[pair] = max(last_at.get(pair, f.at), f.at)
+    rows = []
+    for pair in pairs:
+        old, new = before.get(pair, LeadState()), states[pair]
+        for name, d in unique_deltas(old, new).items():
+            delta[(pair[0], "n", name)] += d
+        state = {k: getattr(new, k) for k in STATE_FIELDS}
+        rows.append(
+            {"campaign_id": pair[0], "lead_id": pair[1], "company_id": company[pair[0]]}
+            | state
+            | {"last_at": last_at[pair]}
+        )
+    stmt = upsert(conn, t)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["campaign_id", "lead_id"],
+        set_={k: stmt.excluded[k] for k in (*STATE_FIELDS, "last_at")},
+    )
+    await conn.execute(stmt, rows)
+
+
+async def _apply_forward_readers(
+    conn: AsyncConnection,
+    facts: Sequence[Fact],
+    company: dict[int, int],
+    delta: dict[tuple[int, str, str], int],
+) -> None:
+    readers = {}
+    for f in facts:
+        reader = forwarded_reader(f)
+        if reader is not None:
+            readers[(f.campaign_id, f.message_id, reader)] = company[f.campaign_id]
+    if not readers:
+        return
+    t = rollup_forward_readers
+    known = await conn.execute(
+        select(t.c.campaign_id, t.c.message_id, t.c.reader).where(
+            tuple_(t.c.campaign_id, t.c.message_id).in_({k[:2] for k in readers})
+        )
+    )
+    for row in known:
+        readers.pop(tuple(row), None)
+    if readers:
+        await conn.execute(
+            t.insert(),
+            [
+                {"campaign_id": c, "message_id": m, "reader": r, "company_id": co}
+                for (c, m, r), co in readers.items()
+            ],
+        )
+        for c, _, _ in readers:
+            delta[(c, "n", "forwarded_readers")] += 1
+
+
+async def process_batch(db: Database, limit: int = BATCH) -> int:
+    """Roll up the next events after the cursor; returns how many were read."""
+    async with db.begin() as conn:
+        position = await _lock_cursor(conn)
+        rows = (
+            await conn.execute(
+                select(*EVENT_COLUMNS)
+                .where(events.c.id > position)
+                .order_by(events.c.id)
+                .limit(limit)
+            )
+        ).all()
+        if not rows:
+            return 0
+        await apply_facts(conn, await load_facts(conn, rows))
+        await conn.execute(
+            update(cursors).where(cursors.c.name == CURSOR).values(position=rows[-1].id)
+        )
+        return len(rows)
+
+
+async def catch_up(db: Database, limit: int = BATCH) -> int:
+    """Process batches until no event is left; returns the number of events read."""
+    total = 0
+    while n := await process_batch(db, limit):
+        total += n
+    return total
+
+
+async def rebuild(db: Database, limit: int = BATCH) -> int:
+    """Empty every rollup and replay all events from the start."""
+    async with db.begin() as conn:
+        await _lock_cursor(conn)
+        for table in (rollup_counts, rollup_campaign_leads, rollup_forward_readers):
+            await conn.execute(delete(table))
+        await conn.execute(update(cursors).where(cursors.c.name == CURSOR).values(position=0))
+    return await catch_up(db, limit)
+
+
+async def _rewound(db: Database) -> bool:
+    """Events were rewritten below the cursor (enrich --rebuild on a fresh table)."""
+    async with db.connect() as conn:
+        pos = (
+            await conn.execute(select(cursors.c.position).where(cursors.c.name == CURSOR))
+        ).scalar()
+        top = (await conn.execute(select(func.max(events.c.id)))).scalar()
+    return bool(pos) and (top or 0) < pos
+
+
+async def hold_lease(db: Database, name: str, holder: str, seconds: float) -> bool:
+    """Take or renew the named lease; False while someone else holds an unexpired one."""
+    t = now()
+    async with db.begin() as conn:
+        stmt = upsert(conn, leases).values(
+            name=name, holder=holder, expires_at=t + dt.timedelta(seconds=seconds)
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["name"],
+            set_={"holder": stmt.excluded.holder, "expires_at": stmt.excluded.expires_at},
+            where=(leases.c.holder == holder) | (leases.c.expires_at < t),
+        )
+        await conn.execute(stmt)
+        got = await conn.execute(select(leases.c.holder).where(leases.c.name == name))
+        return got.scalar() == holder
+
+
+async def run_forever(db: Database, settings: Settings, stop: asyncio.Event) -> None:
+    """The pipeline stage: keep the rollups within about a second of the events."""
+    holder = f"{socket.gethostname()}:{os.getpid()}:{id(stop):x}"
+    while not stop.is_set():
+        busy = False
+        if await hold_lease(db, CURSOR, holder, LEASE_SECONDS):
+            if await _rewound(db):
+                await rebuild(db)
+            # A bounded number of batches per turn, so the lease is renewed in time.
+            for _ in range(20):
+                if not (n := await process_batch(db)):
+                    break
+                busy = n == BATCH
+        if not busy:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=0.5)

@@ -1,0 +1,55 @@
+"""Rollup tables: the counts a campaign report reads, kept current as events arrive.
+
+Events stay the source of truth; everything here is derived by `analytics.rollups` and
+can be rebuilt from events at any time. Three shapes:
+
+- `rollup_counts`: one counter per (campaign, dimension, key), e.g. ("n", "opens_total"),
+  ("client", "Apple Mail"), ("how", "25") for Tuesday 01:00. A report is one index
+  range scan over a campaign's rows, whatever the number of events behind them.
+- `rollup_campaign_leads`: what each lead did with a campaign's mail. Unique counts
+  (leads with a human open, leads with a human click) move only when a flag here flips.
+- `rollup_forward_readers`: distinct readers detected as forwards, per message.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, String, Table
+
+from mailbeacon.store.schema import metadata
+
+# Keys longer than this (URLs in the links table) are cut; the link index leads the key,
+# so two long URLs never collide.
+KEY_MAX = 512
+
+rollup_counts = Table(
+    "rollup_counts",
+    metadata,
+    Column("campaign_id", Integer, primary_key=True),
+    Column("dim", String(24), primary_key=True),
+    Column("key", String(KEY_MAX), primary_key=True),
+    Column("company_id", Integer, nullable=False),
+    Column("n", BigInteger, nullable=False, default=0),
+)
+
+rollup_campaign_leads = Table(
+    "rollup_campaign_leads",
+    metadata,
+    Column("campaign_id", Integer, primary_key=True),
+    Column("lead_id", Integer, primary_key=True),
+    Column("company_id", Integer, nullable=False),
+    Column("any_open", Boolean, nullable=False, default=False),  # an open of any verdict
+    Column("human_open", Boolean, nullable=False, default=False),  # human/proxy, not inferred
+    Column("inferred_open", Boolean, nullable=False, default=False),
+    Column("human_click", Boolean, nullable=False, default=False),
+    Column("unsubscribed", Boolean, nullable=False, default=False),
+    Column("last_at", DateTime, nullable=True),
+)
+
+rollup_forward_readers = Table(
+    "rollup_forward_readers",
+    metadata,
+    Column("campaign_id", Integer, primary_key=True),
+    Column("message_id", BigInteger, primary_key=True),
+    Column("reader", String(128), primary_key=True),
+    Column("company_id", Integer, nullable=False),
+)
