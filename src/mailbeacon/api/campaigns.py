@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
+from mailbeacon.analytics import report as analytics
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
 from mailbeacon.api.errors import ApiError
@@ -77,5 +78,4 @@ async def campaign_report(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     async with svc.db.connect() as conn:
-        await crm_campaigns.get_campaign(conn, who.company_id, campaign_id)
-    raise ApiError(501, "not_implemented", "campaign reports arrive with analytics")
+        return jsonable(await analytics.campaign_report(conn, who.company_id, campaign_id))
