@@ -7,6 +7,8 @@ first (css-inline) because many mail clients ignore `<style>` blocks.
 
 from __future__ import annotations
 
+import re
+
 import css_inline
 import lxml.html
 from lxml import etree
@@ -15,6 +17,8 @@ from lxml import etree
 # Remote stylesheets are not fetched: composing must not depend on someone's server.
 _INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 # default_doctype=False: do not invent an HTML 4 doctype the author never wrote.
+# Characters XML (and so lxml's tree) cannot hold; they have no place in an email either.
+_UNREPRESENTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _PARSER = lxml.html.HTMLParser(encoding="utf-8", default_doctype=False)
 
 
@@ -32,8 +36,8 @@ def inline_css(html: str) -> str:
 def parse(html: str) -> lxml.html.HtmlElement:
     """A whole document with a `<body>`, from any string (empty, fragment, broken)."""
     # Bytes with an explicit encoding: lxml refuses str input that carries an XML
-    # encoding declaration, and NUL bytes would cut the document short.
-    data = html.replace("\x00", "").encode("utf-8", "replace")
+    # encoding declaration. Control characters go: NUL would cut the document short.
+    data = _UNREPRESENTABLE.sub("", html).encode("utf-8", "replace")
     try:
         root = lxml.html.document_fromstring(data, parser=_PARSER)
     except etree.ParserError:  # empty or whitespace only

@@ -54,7 +54,9 @@ def rewrite_links(root: lxml.html.HtmlElement, tracker: Tracker) -> None:
         if el.tag is etree.Comment:
             text = el.text or ""
             if _CONDITIONAL.match(text):
-                el.text = rewrite_conditional(text, tracker.rewrite)
+                new_text = rewrite_conditional(text, tracker.rewrite)
+                if new_text != text:  # lxml re-validates every assignment: skip no-ops
+                    el.text = new_text
             continue
         href = el.get("href")
         if href is not None and _is_link(el):

@@ -38,8 +38,12 @@ def render(template: str, fields: Mapping[str, str], *, html: bool) -> str:
     if "{" not in template:  # nothing to merge: skip the parser (campaigns are large)
         return template
     try:
-        return _environment(html).from_string(template).render(**fields)
+        compiled = _environment(html).from_string(template)
     except TemplateSyntaxError as exc:
         raise ValueError(f"merge field error on line {exc.lineno}: {exc.message}") from exc
-    except TemplateError as exc:
-        raise ValueError(f"merge field error: {exc}") from exc
+    try:
+        return compiled.render(**fields)
+    # Customer templates can fail in any way an expression can (`{{ 1/0 }}`,
+    # `{{ first_name() }}`): each is the template's fault, reported the same way.
+    except (TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
+        raise ValueError(f"merge field error: {type(exc).__name__}: {exc}") from exc
