@@ -3,9 +3,7 @@ verifies against the published key."""
 
 from __future__ import annotations
 
-import base64
 import email
-import subprocess
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -15,6 +13,7 @@ import dkim
 import pytest
 
 from mailbeacon.compose import as_bytes, build_mime, sent_headers
+from mailbeacon.compose.dkim_keys import generate_key
 from mailbeacon.settings import Settings
 
 HTML = "<p>Hello {{first_name}} \u00e9t\u00e9 <a href='https://shop.example/'>shop</a></p>" + (
@@ -25,17 +24,7 @@ HTML = "<p>Hello {{first_name}} \u00e9t\u00e9 <a href='https://shop.example/'>sh
 @pytest.fixture(scope="module")
 def key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
     path = tmp_path_factory.mktemp("dkim") / "key.pem"
-    subprocess.run(
-        ["openssl", "genrsa", "-traditional", "-out", str(path), "2048"],
-        check=True,
-        capture_output=True,
-    )
-    der = subprocess.run(
-        ["openssl", "rsa", "-in", str(path), "-pubout", "-outform", "DER"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    return path, b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+    return path, generate_key(path).encode()
 
 
 def reparse(raw: bytes) -> EmailMessage:

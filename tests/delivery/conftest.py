@@ -6,9 +6,7 @@
 
 from __future__ import annotations
 
-import base64
 import socket
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
+from mailbeacon.compose.dkim_keys import generate_key
 from mailbeacon.delivery import Outbox, start_outbox
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database, now
@@ -82,17 +81,7 @@ def signer(settings: Settings) -> Signer:
 def dkim_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, bytes]:
     """A fresh RSA key and the DNS TXT record that publishes it."""
     path = tmp_path_factory.mktemp("dkim") / "key.pem"
-    subprocess.run(
-        ["openssl", "genrsa", "-traditional", "-out", str(path), "2048"],
-        check=True,
-        capture_output=True,
-    )
-    der = subprocess.run(
-        ["openssl", "rsa", "-in", str(path), "-pubout", "-outform", "DER"],
-        check=True,
-        capture_output=True,
-    ).stdout
-    return path, b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
+    return path, generate_key(path).encode()
 
 
 async def insert(db: Database, table: Any, **values: Any) -> int:
