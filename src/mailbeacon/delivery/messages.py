@@ -8,13 +8,22 @@ written back to the row.
 
 from __future__ import annotations
 
+from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mailbeacon.compose import Options, Recipient, as_bytes, build_mime, instrument, sent_headers
+from mailbeacon.compose import (
+    Instrumented,
+    Options,
+    Recipient,
+    as_bytes,
+    build_mime,
+    instrument,
+    sent_headers,
+)
 from mailbeacon.delivery.smtp import PermanentFailure, SmtpTransport, TemporaryFailure, Transport
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database, now
@@ -138,17 +147,11 @@ async def create_message(
         if options is None and campaign_id is not None:
             options = campaign_options(await load_campaign(conn, company_id, campaign_id))
     async with db.begin() as conn:
+        # The row first: its id goes into every token; the bodies are filled in below.
+        row = {"company_id": company_id, "lead_id": lead_id, "campaign_id": campaign_id}
+        row |= {"forwarded_from_message_id": forwarded_from_message_id, "subject": subject}
         result = await conn.execute(
-            sa.insert(messages).values(
-                company_id=company_id,
-                lead_id=lead_id,
-                campaign_id=campaign_id,
-                forwarded_from_message_id=forwarded_from_message_id,
-                subject=subject,
-                html="",
-                status="stored",
-                created_at=now(),
-            )
+            sa.insert(messages).values(html="", status="stored", created_at=now(), **row)
         )
         message_id = int(result.inserted_primary_key[0])
         inst = instrument(
@@ -163,19 +166,7 @@ async def create_message(
             options=options,
         )
         mime = build_mime(inst, settings)
-        answer = {
-            "id": message_id,
-            "lead_id": lead_id,
-            "campaign_id": campaign_id,
-            "subject": inst.subject,
-            "html": inst.html,
-            "text": inst.text,
-            "headers": sent_headers(mime),
-            "links": [{"index": k.index, "url": k.url, "kind": k.kind} for k in inst.links],
-            "status": "queued" if send else "stored",
-            "warnings": list(inst.warnings),
-            "error": None,
-        }
+        answer = _answer(message_id, row, inst, mime, "queued" if send else "stored")
         await _store(conn, company_id, answer, inst.links)
     if send:
         answer["status"], answer["error"] = await deliver(
@@ -189,6 +180,25 @@ async def create_message(
             raw=as_bytes(mime),
         )
     return answer
+
+
+def _answer(
+    message_id: int, row: dict[str, Any], inst: Instrumented, mime: EmailMessage, status: str
+) -> dict[str, Any]:
+    """The API's view of a message (CONTRACT: POST /api/v1/messages), as it is sent."""
+    return {
+        "id": message_id,
+        "lead_id": row["lead_id"],
+        "campaign_id": row["campaign_id"],
+        "subject": inst.subject,
+        "html": inst.html,
+        "text": inst.text,
+        "headers": sent_headers(mime),
+        "links": [{"index": k.index, "url": k.url, "kind": k.kind} for k in inst.links],
+        "status": status,
+        "warnings": list(inst.warnings),
+        "error": None,
+    }
 
 
 async def _store(
