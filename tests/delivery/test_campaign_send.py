@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from mailbeacon.delivery import (
     AlreadySent,
+    CampaignNotFound,
     CampaignProgress,
     Outbox,
     send_campaign,
@@ -98,3 +99,24 @@ async def test_an_interrupted_send_resumes_without_duplicates(
     result = await send_campaign(db, settings, signer, company_id, campaign_id)
     assert (result.sent, result.total) == (2, 2)
     assert len(outbox.messages()) == 2
+
+
+async def test_a_broken_template_stops_before_anything_is_sent(
+    db: Database,
+    settings: Settings,
+    signer: Signer,
+    outbox: Outbox,
+    make_lead: Any,
+    make_campaign: Any,
+    company_id: int,
+) -> None:
+    ann = await make_lead("ann@example.com")
+    campaign_id = await make_campaign([ann], html="<p>Hi {{ first_name </p>")
+    with pytest.raises(ValueError, match="merge field error on line 1"):
+        await send_campaign(
+            db, settings.with_(smtp_url=outbox.url), signer, company_id, campaign_id
+        )
+    assert (await campaign_row(db, campaign_id)).status == "draft"
+    assert outbox.messages() == []
+    with pytest.raises(CampaignNotFound):
+        await send_campaign(db, settings, signer, company_id + 1, campaign_id)

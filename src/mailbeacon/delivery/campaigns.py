@@ -15,7 +15,8 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 
-from mailbeacon.compose import Options
+from mailbeacon.compose import Options, Recipient
+from mailbeacon.compose.merge import fields_for, render
 from mailbeacon.delivery.messages import (
     Suppressed,
     campaign_options,
@@ -116,6 +117,14 @@ async def _send_one(
     return "sent" if answer["status"] == "sent" else "failed"
 
 
+def check_templates(subject: str, html: str, text: str | None) -> None:
+    """Raise ValueError now, while the campaign is still a draft, if a template does not
+    even parse: otherwise the first lead would stop the send half way."""
+    sample = fields_for(Recipient(0, "lead@example.com"), unsubscribe_url="", forward_url="")
+    for template, is_html in ((subject, False), (html, True), (text or "", False)):
+        render(template, sample, html=is_html)
+
+
 async def send_campaign(
     db: Database,
     settings: Settings,
@@ -132,6 +141,7 @@ async def send_campaign(
         row = await load_campaign(conn, company_id, campaign_id)
     if row.status == "sent":
         raise AlreadySent(f"campaign {campaign_id} was sent already")
+    check_templates(row.subject, row.html, row.text)
     lead_ids = [] if row.list_id is None else await _recipients(db, company_id, row.id, row.list_id)
     # Sent and failed carry on from an interrupted run; skipped leads have no message
     # row, so they are met (and counted) again.

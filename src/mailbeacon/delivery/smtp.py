@@ -121,6 +121,6 @@ class SmtpTransport:
                 return
             except (aiosmtplib.SMTPException, OSError) as exc:
                 failure = _classify(exc)
-            if isinstance(failure, PermanentFailure) or attempt == self.attempts - 1:
-                raise failure
+                if isinstance(failure, PermanentFailure) or attempt == self.attempts - 1:
+                    raise failure from exc
             await asyncio.sleep(self.backoff * 2**attempt)
