@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email
+from collections.abc import Awaitable, Callable
 from email import policy
 from typing import Any
 
@@ -26,6 +27,20 @@ from mailbeacon.tokens import Signer
 async def campaign_row(db: Database, campaign_id: int) -> Any:
     async with db.connect() as conn:
         return (await conn.execute(sa.select(campaigns).where(campaigns.c.id == campaign_id))).one()
+
+
+Send = Callable[..., Awaitable[CampaignProgress]]
+
+
+@pytest.fixture
+def send(db: Database, settings: Settings, signer: Signer, outbox: Outbox, company_id: int) -> Send:
+    """send_campaign for this company, into the outbox."""
+    settings = settings.with_(smtp_url=outbox.url)
+
+    async def run(campaign_id: int, progress: Any = None, company: int = company_id) -> Any:
+        return await send_campaign(db, settings, signer, company, campaign_id, progress)
+
+    return run
 
 
 async def test_campaign_skips_the_suppressed_and_counts(
@@ -75,48 +90,33 @@ async def test_campaign_skips_the_suppressed_and_counts(
 
 
 async def test_an_interrupted_send_resumes_without_duplicates(
-    db: Database,
-    settings: Settings,
-    signer: Signer,
-    outbox: Outbox,
-    make_lead: Any,
-    make_campaign: Any,
-    company_id: int,
+    db: Database, send: Send, outbox: Outbox, make_lead: Any, make_campaign: Any
 ) -> None:
     ann = await make_lead("ann@example.com")
     bob = await make_lead("bob@example.com")
     campaign_id = await make_campaign([ann, bob])
-    settings = settings.with_(smtp_url=outbox.url)
 
     def stop_after_first(p: CampaignProgress) -> None:
         if p.processed == 1:
             raise KeyboardInterrupt  # the process died mid-campaign
 
     with pytest.raises(KeyboardInterrupt):
-        await send_campaign(db, settings, signer, company_id, campaign_id, stop_after_first)
+        await send(campaign_id, stop_after_first)
     assert (await campaign_row(db, campaign_id)).status == "sending"
 
-    result = await send_campaign(db, settings, signer, company_id, campaign_id)
+    result = await send(campaign_id)
     assert (result.sent, result.total) == (2, 2)
     assert len(outbox.messages()) == 2
 
 
 async def test_a_broken_template_stops_before_anything_is_sent(
-    db: Database,
-    settings: Settings,
-    signer: Signer,
-    outbox: Outbox,
-    make_lead: Any,
-    make_campaign: Any,
-    company_id: int,
+    db: Database, send: Send, outbox: Outbox, make_lead: Any, make_campaign: Any
 ) -> None:
     ann = await make_lead("ann@example.com")
     campaign_id = await make_campaign([ann], html="<p>Hi {{ first_name </p>")
     with pytest.raises(ValueError, match="merge field error on line 1"):
-        await send_campaign(
-            db, settings.with_(smtp_url=outbox.url), signer, company_id, campaign_id
-        )
+        await send(campaign_id)
     assert (await campaign_row(db, campaign_id)).status == "draft"
     assert outbox.messages() == []
     with pytest.raises(CampaignNotFound):
-        await send_campaign(db, settings, signer, company_id + 1, campaign_id)
+        await send(campaign_id, company=0)
