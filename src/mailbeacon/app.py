@@ -32,6 +32,9 @@ EDGE_PREFIXES = ("/o/", "/c/", "/u/", "/f/")
 def stages() -> list[tuple[str, Stage]]:
     """The pipeline stages this build runs, in flow order."""
     found: list[tuple[str, Stage]] = []
+    from mailbeacon.automation import run_forever as automation
+
+    found.append(("automation", automation))
     return found
 
 

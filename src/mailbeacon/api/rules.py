@@ -1,46 +1,87 @@
-"""/api/v1/rules: automation rules (filled in by the automation issue)."""
+"""/api/v1/rules: automation rules, their last runs and their webhook deliveries.
+
+Rules are tracking settings: the three sales roles get 403; another company's rule
+answers 404. Webhook secrets are answered masked; sending the mask back keeps them.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query, Response
 
-from mailbeacon.api.deps import require
-from mailbeacon.api.errors import ApiError
+from mailbeacon.api.context import Services
+from mailbeacon.api.deps import require, services
+from mailbeacon.api.render import jsonable
+from mailbeacon.automation import rules as store
+from mailbeacon.automation.model import RuleIn, RulePatch
 from mailbeacon.crm.access import Permission
 from mailbeacon.crm.users import Principal
 
 router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
-_LATER = "automation rules arrive with the automation issue"
+CAN = Depends(require(Permission.MANAGE_TRACKING))
 
 
 @router.post("", status_code=201)
-async def create_rule(who: Principal = Depends(require(Permission.MANAGE_TRACKING))) -> Any:
-    raise ApiError(501, "not_implemented", _LATER)
+async def create_rule(
+    body: RuleIn, who: Principal = CAN, svc: Services = Depends(services)
+) -> dict[str, Any]:
+    async with svc.db.begin() as conn:
+        return jsonable(await store.create_rule(conn, who, body))
 
 
 @router.get("")
-async def list_rules(who: Principal = Depends(require(Permission.MANAGE_TRACKING))) -> Any:
-    raise ApiError(501, "not_implemented", _LATER)
+async def list_rules(who: Principal = CAN, svc: Services = Depends(services)) -> list[Any]:
+    async with svc.db.connect() as conn:
+        return [jsonable(r) for r in await store.list_rules(conn, who.company_id)]
 
 
 @router.get("/{rule_id}")
 async def get_rule(
-    rule_id: int, who: Principal = Depends(require(Permission.MANAGE_TRACKING))
-) -> Any:
-    raise ApiError(501, "not_implemented", _LATER)
+    rule_id: int, who: Principal = CAN, svc: Services = Depends(services)
+) -> dict[str, Any]:
+    async with svc.db.connect() as conn:
+        return jsonable(await store.get_rule(conn, who.company_id, rule_id))
 
 
 @router.patch("/{rule_id}")
 async def patch_rule(
-    rule_id: int, who: Principal = Depends(require(Permission.MANAGE_TRACKING))
-) -> Any:
-    raise ApiError(501, "not_implemented", _LATER)
+    rule_id: int, body: RulePatch, who: Principal = CAN, svc: Services = Depends(services)
+) -> dict[str, Any]:
+    async with svc.db.begin() as conn:
+        return jsonable(await store.update_rule(conn, who.company_id, rule_id, body))
 
 
-@router.delete("/{rule_id}")
+@router.delete("/{rule_id}", status_code=204)
 async def delete_rule(
-    rule_id: int, who: Principal = Depends(require(Permission.MANAGE_TRACKING))
-) -> Any:
-    raise ApiError(501, "not_implemented", _LATER)
+    rule_id: int, who: Principal = CAN, svc: Services = Depends(services)
+) -> Response:
+    async with svc.db.begin() as conn:
+        await store.delete_rule(conn, who.company_id, rule_id)
+    return Response(status_code=204)
+
+
+@router.get("/{rule_id}/runs")
+async def list_runs(
+    rule_id: int,
+    limit: int = Query(50, ge=1, le=500),
+    who: Principal = CAN,
+    svc: Services = Depends(services),
+) -> list[Any]:
+    """The rule's last runs, newest first, each with its jobs (one per action)."""
+    async with svc.db.connect() as conn:
+        runs = await store.list_runs(conn, who.company_id, rule_id, limit)
+    return [{**jsonable(r), "jobs": [jsonable(j) for j in r["jobs"]]} for r in runs]
+
+
+@router.get("/{rule_id}/deliveries")
+async def list_deliveries(
+    rule_id: int,
+    limit: int = Query(100, ge=1, le=1000),
+    who: Principal = CAN,
+    svc: Services = Depends(services),
+) -> list[Any]:
+    """Every webhook attempt of the rule, newest first: status code, error, duration."""
+    async with svc.db.connect() as conn:
+        rows = await store.list_deliveries(conn, who.company_id, rule_id, limit)
+    return [jsonable(r) for r in rows]

@@ -1,0 +1,179 @@
+"""What each action does to a lead. Local ones change our tables; mail goes out through
+delivery, so a follow-up is composed, tracked and suppressed like any other message.
+
+Each function returns an `Outcome`: the job's final status and a line for the run log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid, parseaddr
+from typing import Any
+
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mailbeacon import delivery
+from mailbeacon.crm import leads as crm_leads
+from mailbeacon.crm import lists as crm_lists
+from mailbeacon.settings import Settings
+from mailbeacon.store import Database
+from mailbeacon.store.schema import leads, messages, users
+from mailbeacon.tokens import Signer
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: str  # done | failed | skipped | pending (retry later)
+    result: str
+    retry_in: float | None = None
+
+
+@dataclass
+class Context:
+    """What remote actions reach: one of each per runner process."""
+
+    db: Database
+    settings: Settings
+    signer: Signer
+    transport: delivery.Transport
+    http: httpx.AsyncClient
+
+
+async def apply_local(conn: AsyncConnection, job: dict[str, Any]) -> Outcome:
+    """Run a database-only action inside the transaction that marks it done."""
+    action, company, lead = job["action"], job["company_id"], job["lead_id"]
+    kind = action["type"]
+    if kind == "add_score":
+        await crm_leads.add_score(conn, company, lead, int(action["points"]))
+        return Outcome("done", f"score {int(action['points']):+d}")
+    if kind == "add_to_list":
+        added = await crm_lists.add_lead(conn, company, action["list_id"], lead)
+        return Outcome("done", "added to list" if added else "already in the list")
+    if kind == "remove_from_list":
+        removed = await crm_lists.remove_lead(conn, company, action["list_id"], lead)
+        return Outcome("done", "removed from list" if removed else "was not in the list")
+    if kind == "assign_owner":
+        return await _assign_owner(conn, company, lead, int(action["user_id"]))
+    return Outcome("failed", f"unknown local action {kind!r}")
+
+
+async def _assign_owner(conn: AsyncConnection, company: int, lead: int, user_id: int) -> Outcome:
+    user = await conn.execute(
+        select(users.c.id).where(
+            users.c.id == user_id, users.c.company_id == company, users.c.active
+        )
+    )
+    if user.scalar() is None:
+        return Outcome("skipped", f"user {user_id} is gone or inactive")
+    await conn.execute(
+        update(leads)
+        .where(leads.c.id == lead, leads.c.company_id == company)
+        .values(owner_user_id=user_id)
+    )
+    return Outcome("done", f"owner is now user {user_id}")
+
+
+async def _lead(db: Database, company: int, lead: int) -> Any:
+    async with db.connect() as conn:
+        result = await conn.execute(
+            select(
+                leads.c.email,
+                leads.c.first_name,
+                leads.c.last_name,
+                leads.c.status,
+                leads.c.score,
+                users.c.email.label("owner_email"),
+                users.c.active.label("owner_active"),
+            )
+            .outerjoin(users, users.c.id == leads.c.owner_user_id)
+            .where(leads.c.id == lead, leads.c.company_id == company)
+        )
+        return result.mappings().first()
+
+
+async def _already_sent(db: Database, job: dict[str, Any]) -> int | None:
+    """After a crash mid-send: the message that attempt stored, if it got that far."""
+    async with db.connect() as conn:
+        found = await conn.execute(
+            select(messages.c.id).where(
+                messages.c.company_id == job["company_id"],
+                messages.c.lead_id == job["lead_id"],
+                messages.c.subject == job["action"]["subject"],
+                messages.c.created_at >= job["due_at"],
+                messages.c.status.in_(("queued", "sent")),
+            )
+        )
+        value = found.scalar()
+    return int(value) if value is not None else None
+
+
+async def send_email(ctx: Context, job: dict[str, Any]) -> Outcome:
+    action = job["action"]
+    lead = await _lead(ctx.db, job["company_id"], job["lead_id"])
+    if lead is None:
+        return Outcome("skipped", "the lead no longer exists")
+    if lead["status"] != "subscribed":
+        return Outcome("skipped", f"not sent: the lead is {lead['status']}")
+    if job["recovered"] and (earlier := await _already_sent(ctx.db, job)) is not None:
+        return Outcome("done", f"message {earlier} (sent before a restart)")
+    try:
+        msg = await delivery.create_message(
+            ctx.db,
+            ctx.settings,
+            ctx.signer,
+            company_id=job["company_id"],
+            lead_id=job["lead_id"],
+            subject=action["subject"],
+            html=action["html"],
+            text=action.get("text"),
+            transport=ctx.transport,
+        )
+    except delivery.Suppressed as e:
+        return Outcome("skipped", f"not sent: {e}")
+    except (delivery.LeadNotFound, ValueError) as e:
+        return Outcome("failed", f"not sent: {e}")
+    if msg["status"] != "sent":
+        return Outcome("failed", f"message {msg['id']}: {msg.get('error')}")
+    return Outcome("done", f"message {msg['id']} sent")
+
+
+def _owner_mail(settings: Settings, job: dict[str, Any], lead: Any) -> EmailMessage:
+    event = job["trigger"] or {}
+    who = " ".join(p for p in (lead["first_name"], lead["last_name"]) if p) or lead["email"]
+    what = event.get("type", "engaged")
+    mail = EmailMessage()
+    mail["From"] = settings.mail_from
+    mail["To"] = lead["owner_email"]
+    mail["Subject"] = f"{who} triggered '{job['rule_name']}' ({what})"
+    mail["Message-ID"] = make_msgid(domain="mailbeacon.localhost")
+    lines = [
+        f"Your lead {who} <{lead['email']}> triggered the rule '{job['rule_name']}'.",
+        "",
+        f"What happened: {what}" + (f" at {event['at']}" if event.get("at") else ""),
+    ]
+    if event.get("url"):
+        lines.append(f"Link: {event['url']}")
+    lines += [f"Score: {lead['score']}", f"Lead: {settings.base_url}/leads/{job['lead_id']}"]
+    if job["action"].get("note"):
+        lines += ["", job["action"]["note"]]
+    mail.set_content("\n".join(lines) + "\n")
+    return mail
+
+
+async def notify_owner(ctx: Context, job: dict[str, Any]) -> Outcome:
+    lead = await _lead(ctx.db, job["company_id"], job["lead_id"])
+    if lead is None:
+        return Outcome("skipped", "the lead no longer exists")
+    if not lead["owner_email"] or not lead["owner_active"]:
+        return Outcome("skipped", "the lead has no active owner")
+    mail = _owner_mail(ctx.settings, job, lead)
+    try:
+        await ctx.transport.send(
+            parseaddr(ctx.settings.mail_from)[1], [lead["owner_email"]], mail.as_bytes()
+        )
+    except delivery.DeliveryError as e:
+        return Outcome("failed", f"owner not notified: {e}")
+    return Outcome("done", f"notified {lead['owner_email']}")

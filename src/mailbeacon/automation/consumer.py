@@ -1,0 +1,135 @@
+"""The event consumer: read events after cursor 'automation', fire matching rules.
+
+One batch is one transaction: the runs and jobs it fires and the cursor advance commit
+together, so after a crash the batch is simply read again and nothing fires twice.
+The cursor moves by compare-and-set; if another process moved it (a lease that lapsed
+during a long pause), this batch rolls back instead of firing a second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mailbeacon.automation.firing import CompiledRule, Firing, record
+from mailbeacon.automation.rules import RULES_VERSION
+from mailbeacon.automation.sqlutil import move_counter, read_counter
+from mailbeacon.automation.triggers import (
+    ENGAGED_VERDICTS,
+    MACHINE_VERDICTS,
+    Event,
+    matches,
+    trigger_kind,
+)
+from mailbeacon.store.schema import events
+from mailbeacon.store.schema_automation import automation_rules
+
+CURSOR = "automation"
+# The event as the API shows it (no IP address: webhooks leave the company's hands).
+EVENT_COLUMNS = [c for c in events.c if c.name not in ("ip", "hit_id", "link_index")]
+
+
+class LostCursor(RuntimeError):
+    """Another process advanced the cursor first; this batch must not commit."""
+
+
+class RuleCache:
+    """Enabled rules per company and trigger type, reloaded when the rules change."""
+
+    def __init__(self) -> None:
+        self.version = -1
+        self.by_company: dict[int, dict[str, list[CompiledRule]]] = {}
+
+    async def refresh(self, conn: AsyncConnection) -> None:
+        version = await read_counter(conn, RULES_VERSION)
+        if version != self.version:
+            self.version, self.by_company = version, {}
+
+    async def rules(self, conn: AsyncConnection, company_id: int) -> dict[str, list[CompiledRule]]:
+        cached = self.by_company.get(company_id)
+        if cached is None:
+            rows = await conn.execute(
+                select(automation_rules).where(
+                    automation_rules.c.company_id == company_id, automation_rules.c.enabled
+                )
+            )
+            cached = {}
+            for row in rows.mappings():
+                rule = CompiledRule.of(row)
+                cached.setdefault(rule.trigger.type, []).append(rule)
+            self.by_company[company_id] = cached
+        return cached
+
+
+def event_payload(row: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    # The API's format (naive UTC, milliseconds, Z); api is above us, so not imported.
+    out["at"] = out["at"].isoformat(timespec="milliseconds") + "Z"
+    out["inferred"], out["forwarded"] = bool(out["inferred"]), bool(out["forwarded"])
+    return out
+
+
+async def consume_batch(conn: AsyncConnection, cache: RuleCache, limit: int) -> tuple[int, int]:
+    """Fire rules for the next events; returns (events read, jobs due now)."""
+    position = await read_counter(conn, CURSOR)
+    rows = (
+        (
+            await conn.execute(
+                select(*EVENT_COLUMNS)
+                .where(events.c.id > position)
+                .order_by(events.c.id)
+                .limit(limit)
+            )
+        )
+        .mappings()
+        .all()
+    )
+    if not rows:
+        return 0, 0
+    await cache.refresh(conn)
+    candidates: list[tuple[CompiledRule, Event, Mapping[str, Any]]] = []
+    for row in rows:
+        ev = Event.of(row)
+        kind = trigger_kind(ev)
+        if kind is None:
+            continue
+        for rule in (await cache.rules(conn, ev.company_id)).get(kind, ()):
+            if matches(rule.trigger, ev):
+                candidates.append((rule, ev, row))
+    firings = [
+        Firing(rule, ev.lead_id, f"event:{ev.id}", ev.id, event_payload(row), row["at"])
+        for rule, ev, row in candidates
+        if await _enough_opens(conn, rule, ev)
+    ]
+    due = await record(conn, firings)
+    if not await move_counter(conn, CURSOR, position, int(rows[-1]["id"])):
+        raise LostCursor(f"cursor {CURSOR} moved by another process")
+    return len(rows), due
+
+
+def engaged_opens() -> Any:
+    """SQL for 'an open a person made': the lead's own, human/proxy or inferred."""
+    return and_(
+        events.c.type == "open",
+        events.c.forwarded.is_(False),
+        events.c.verdict.not_in(MACHINE_VERDICTS),
+        or_(events.c.verdict.in_(ENGAGED_VERDICTS), events.c.inferred.is_(True)),
+    )
+
+
+async def _enough_opens(conn: AsyncConnection, rule: CompiledRule, ev: Event) -> bool:
+    """min_opens: has the lead now opened that often (this open included)?"""
+    if rule.trigger.min_opens <= 1:
+        return True
+    query = select(func.count()).where(
+        events.c.company_id == ev.company_id,
+        events.c.lead_id == ev.lead_id,
+        events.c.id <= ev.id,
+        engaged_opens(),
+    )
+    if rule.trigger.campaign_id is not None:
+        query = query.where(events.c.campaign_id == rule.trigger.campaign_id)
+    return int((await conn.execute(query)).scalar_one()) >= rule.trigger.min_opens

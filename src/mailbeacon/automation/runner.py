@@ -1,0 +1,106 @@
+"""The job runner: takes due jobs and runs their actions.
+
+Local jobs are claimed, run and marked done in one transaction, a batch at a time.
+Remote jobs (send_email, notify_owner, webhook) are claimed, then run concurrently up
+to a limit, each finished in its own small transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from typing import Any
+
+from mailbeacon.automation import actions, webhooks
+from mailbeacon.automation.actions import Context, Outcome
+from mailbeacon.automation.jobs import claim, finish_many
+from mailbeacon.automation.tuning import Tuning
+from mailbeacon.store import now
+
+log = logging.getLogger("mailbeacon.automation")
+
+
+def _outcome_row(job: dict[str, Any], outcome: Outcome) -> dict[str, Any]:
+    due = job["due_at"]
+    if outcome.retry_in is not None:
+        due = now() + dt.timedelta(seconds=outcome.retry_in)
+    return {"id": job["id"], "status": outcome.status, "result": outcome.result, "due_at": due}
+
+
+def _inactive(job: dict[str, Any]) -> Outcome | None:
+    """A job whose rule was deleted or disabled since it fired does nothing."""
+    if job["rule_enabled"] is None:
+        return Outcome("cancelled", "rule deleted")
+    if not job["rule_enabled"]:
+        return Outcome("cancelled", "rule disabled")
+    return None
+
+
+async def run_local(ctx: Context, holder: str, tuning: Tuning) -> int:
+    """One batch of local jobs, exactly once each; returns how many were taken."""
+    async with ctx.db.begin() as conn:
+        jobs = await claim(
+            conn, holder, local=True, limit=tuning.job_batch, lock_seconds=tuning.lock_seconds
+        )
+        rows = []
+        for job in jobs:
+            outcome = _inactive(job)
+            if outcome is None:
+                try:
+                    # A savepoint per job: one broken action (a deleted list) fails alone.
+                    async with conn.begin_nested():
+                        outcome = await actions.apply_local(conn, job)
+                except Exception as e:
+                    outcome = Outcome("failed", f"{type(e).__name__}: {e}")
+            rows.append(_outcome_row(job, outcome))
+        await finish_many(conn, rows)
+    return len(jobs)
+
+
+async def run_remote_job(ctx: Context, job: dict[str, Any], tuning: Tuning) -> None:
+    outcome = _inactive(job)
+    try:
+        if outcome is not None:
+            pass
+        elif job["kind"] == "send_email":
+            outcome = await actions.send_email(ctx, job)
+        elif job["kind"] == "notify_owner":
+            outcome = await actions.notify_owner(ctx, job)
+        elif job["kind"] == "webhook":
+            outcome = await webhooks.deliver(
+                ctx, job, tuning.webhook_attempts, tuning.webhook_backoff
+            )
+        else:
+            outcome = Outcome("failed", f"unknown action {job['kind']!r}")
+    except Exception as e:  # a bug or an outage: recorded on the job, the runner goes on
+        log.exception("automation job %s failed", job["id"])
+        outcome = Outcome("failed", f"{type(e).__name__}: {e}")
+    async with ctx.db.begin() as conn:
+        await finish_many(conn, [_outcome_row(job, outcome)])
+
+
+class RemotePool:
+    """Remote jobs in flight, at most `tuning.remote_concurrency` at once."""
+
+    def __init__(self, ctx: Context, holder: str, tuning: Tuning) -> None:
+        self.ctx, self.holder, self.tuning = ctx, holder, tuning
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def fill(self) -> int:
+        room = self.tuning.remote_concurrency - len(self.tasks)
+        if room <= 0:
+            return 0
+        async with self.ctx.db.begin() as conn:
+            jobs = await claim(
+                conn, self.holder, local=False, limit=room, lock_seconds=self.tuning.lock_seconds
+            )
+        for job in jobs:
+            task = asyncio.create_task(run_remote_job(self.ctx, job, self.tuning))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        return len(jobs)
+
+    async def drain(self, timeout: float) -> None:
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=timeout)
