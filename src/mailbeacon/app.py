@@ -21,6 +21,7 @@ from mailbeacon.api.context import Services
 from mailbeacon.api.limits import BodyLimit
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database
+from mailbeacon.web import install as install_web
 
 log = logging.getLogger("mailbeacon")
 
@@ -32,9 +33,9 @@ EDGE_PREFIXES = ("/o/", "/c/", "/u/", "/f/")
 def stages() -> list[tuple[str, Stage]]:
     """The pipeline stages this build runs, in flow order."""
     found: list[tuple[str, Stage]] = []
-    from mailbeacon.automation import run_forever as automation
+    from mailbeacon.analytics.rollups import run_forever as rollups
 
-    found.append(("automation", automation))
+    found.append(("rollups", rollups))
     return found
 
 
@@ -54,6 +55,7 @@ class Dispatch:
 def create_app(settings: Settings, *, run_stages: bool = True) -> ASGIApp:
     svc = Services.build(settings)
     api = create_api(svc)
+    install_web(api)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

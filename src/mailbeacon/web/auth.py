@@ -1,0 +1,70 @@
+"""Who is looking at a page: the session's user, and whether they may see tracking data.
+
+Pages answer a redirect to /login without a session, and an HTML 403 to roles the
+permission matrix keeps away from tracking data (the sales roles).
+"""
+
+from __future__ import annotations
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.templating import Jinja2Templates
+
+from mailbeacon.api.context import Services
+from mailbeacon.crm.access import Permission, allowed
+from mailbeacon.crm.users import Principal, get_principal
+from mailbeacon.web import session as sessions
+from mailbeacon.web.static_paths import TEMPLATES
+
+templates = Jinja2Templates(directory=TEMPLATES)
+
+
+class PageExit(Exception):
+    """Raised by a page to answer with `response` instead (redirect or 403)."""
+
+    def __init__(self, response: HTMLResponse | RedirectResponse) -> None:
+        self.response = response
+
+
+def services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+async def current_user(request: Request) -> tuple[Principal, sessions.Session] | None:
+    svc = services(request)
+    session = sessions.verify(
+        svc.settings.secret_keys, request.cookies.get(sessions.SESSION_COOKIE)
+    )
+    if session is None:
+        return None
+    async with svc.db.connect() as conn:
+        who = await get_principal(conn, session.user_id)
+    return (who, session) if who else None
+
+
+async def page_user(request: Request) -> tuple[Principal, sessions.Session]:
+    """Any signed-in user; everyone else is sent to the login page."""
+    found = await current_user(request)
+    if found is None:
+        raise PageExit(RedirectResponse(f"/login?next={request.url.path}", status_code=303))
+    return found
+
+
+async def tracking_user(request: Request) -> tuple[Principal, sessions.Session]:
+    """A signed-in user whose role may see tracking data; 403 for the sales roles."""
+    who, session = await page_user(request)
+    if not allowed(who.role, who.plan, Permission.VIEW_TRACKING):
+        page = templates.TemplateResponse(
+            request,
+            "error.html",
+            {
+                "who": who,
+                "csrf": sessions.csrf_token(services(request).settings.secret_keys, session),
+                "status": 403,
+                "message": f"The {who.role.replace('_', ' ')} role cannot see email tracking "
+                "data. Ask an administrator or a marketing manager.",
+            },
+            status_code=403,
+        )
+        raise PageExit(page)
+    return who, session

@@ -1,0 +1,202 @@
+"""Dashboard pages: login and logout, campaigns, a campaign's report (live), a lead.
+
+The campaign page renders the very dict the API's report returns (`campaign_report`),
+so the headline numbers cannot drift from the API. Its live feed polls the rollups once
+a second on the server and pushes a new report (server-sent events) when it changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+
+from mailbeacon.analytics.engagement import lead_engagement
+from mailbeacon.analytics.events import lead_activity
+from mailbeacon.analytics.report import campaign_report
+from mailbeacon.api.render import jsonable
+from mailbeacon.crm import campaigns as crm_campaigns
+from mailbeacon.crm import leads as crm_leads
+from mailbeacon.crm.access import Permission, allowed
+from mailbeacon.crm.errors import NotFound
+from mailbeacon.crm.users import authenticate_password
+from mailbeacon.web import session as sessions
+from mailbeacon.web.auth import PageExit, current_user, services, templates, tracking_user
+
+router = APIRouter(include_in_schema=False)
+LIVE_POLL_SECONDS = 1.0
+HEARTBEAT_SECONDS = 15.0
+# What the campaign page's headline shows, human numbers first.
+HEADLINE = (
+    ("human_opens_unique", "Human opens", "leads who opened: human, Gmail proxy or inferred"),
+    ("open_rate", "Open rate", "human opens / sent"),
+    ("clicks_unique", "Clickers", "leads with a human click"),
+    ("click_rate", "Click rate", "clickers / sent"),
+    ("click_to_open_rate", "Click-to-open", "clickers / human opens"),
+    ("inferred_opens", "Inferred opens", "clicked, but no open was recorded"),
+    ("forwards", "Forwards", "forward-to-a-friend sends and other readers"),
+    ("unsubscribes", "Unsubscribes", "leads who unsubscribed from this campaign"),
+)
+SET_APART = (
+    ("machine_opens", "Machine opens", "machine_opens_by_reason"),
+    ("bot_clicks", "Bot clicks", "bot_clicks_by_reason"),
+    ("opens_total", "Opens, every verdict", None),
+    ("opens_unique", "Naive unique opens", None),
+)
+
+
+def render(request: Request, name: str, who: Any, session: Any, **ctx: Any) -> HTMLResponse:
+    keys = services(request).settings.secret_keys
+    ctx |= {"who": who, "csrf": sessions.csrf_token(keys, session) if session else ""}
+    return templates.TemplateResponse(request, name, ctx)
+
+
+def _secure(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request, next: str = "/", error: str = "") -> Response:
+    token = request.cookies.get(sessions.LOGIN_CSRF_COOKIE) or secrets.token_hex(16)
+    page = templates.TemplateResponse(
+        request, "login.html", {"who": None, "csrf": token, "next": next, "error": error}
+    )
+    page.set_cookie(
+        sessions.LOGIN_CSRF_COOKIE, token, httponly=True, samesite="lax", secure=_secure(request)
+    )
+    return page
+
+
+def _safe_next(target: str) -> str:
+    # Only paths on this site: never `//evil.example` or an absolute URL.
+    return target if target.startswith("/") and not target.startswith("//") else "/"
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    email: str = Form(""),
+    password: str = Form(""),
+    csrf: str = Form(""),
+    next: str = Form("/"),
+) -> Response:
+    cookie = request.cookies.get(sessions.LOGIN_CSRF_COOKIE, "")
+    if not cookie or not hmac.compare_digest(cookie, csrf):
+        return templates.TemplateResponse(
+            request,
+            "error.html",
+            {"who": None, "status": 403, "message": "The form expired; reload the login page."},
+            status_code=403,
+        )
+    svc = services(request)
+    async with svc.db.connect() as conn:
+        who = await authenticate_password(conn, email, password)
+    if who is None:
+        return RedirectResponse("/login?error=1&next=" + _safe_next(next), status_code=303)
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        sessions.SESSION_COOKIE,
+        sessions.issue(svc.settings.secret_keys, who.user_id),
+        max_age=sessions.MAX_AGE,
+        httponly=True,
+        samesite="lax",
+        secure=_secure(request),
+    )
+    response.delete_cookie(sessions.LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request, csrf: str = Form("")) -> Response:
+    found = await current_user(request)
+    if found and not sessions.csrf_ok(services(request).settings.secret_keys, found[1], csrf):
+        return Response("CSRF token missing or wrong", status_code=403)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(sessions.SESSION_COOKIE)
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request) -> Response:
+    found = await current_user(request)
+    if found is None:
+        return RedirectResponse("/login", status_code=303)
+    who = found[0]
+    tracking = allowed(who.role, who.plan, Permission.VIEW_TRACKING)
+    return RedirectResponse("/campaigns" if tracking else "/outbox", status_code=303)
+
+
+@router.get("/campaigns", response_class=HTMLResponse)
+async def campaigns_page(request: Request) -> Response:
+    who, session = await tracking_user(request)
+    async with services(request).db.connect() as conn:
+        rows = await crm_campaigns.list_campaigns(conn, who.company_id)
+        reports = {c["id"]: await campaign_report(conn, who.company_id, c["id"]) for c in rows}
+    return render(request, "campaigns.html", who, session, campaigns=rows, reports=reports)
+
+
+async def _report(request: Request, company_id: int, campaign_id: int) -> dict[str, Any]:
+    try:
+        async with services(request).db.connect() as conn:
+            return jsonable(await campaign_report(conn, company_id, campaign_id))
+    except NotFound:
+        raise PageExit(HTMLResponse("campaign not found", status_code=404)) from None
+
+
+@router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
+async def campaign_page(request: Request, campaign_id: int) -> Response:
+    who, session = await tracking_user(request)
+    report = await _report(request, who.company_id, campaign_id)
+    return render(
+        request,
+        "campaign.html",
+        who,
+        session,
+        report=report,
+        # "<" escaped so a campaign name cannot close the <script> it is embedded in.
+        report_json=json.dumps(report).replace("<", "\\u003c"),
+        headline=HEADLINE,
+        set_apart=SET_APART,
+    )
+
+
+@router.get("/campaigns/{campaign_id}/live")
+async def campaign_live(request: Request, campaign_id: int) -> Response:
+    """Server-sent events: the report again whenever the rollups moved."""
+    who, _ = await tracking_user(request)
+    await _report(request, who.company_id, campaign_id)  # 404 before the stream opens
+
+    async def stream() -> AsyncIterator[str]:
+        last, beat = "", time.monotonic()
+        while not await request.is_disconnected():
+            data = json.dumps(await _report(request, who.company_id, campaign_id))
+            if data != last:
+                last, beat = data, time.monotonic()
+                yield f"event: report\ndata: {data}\n\n"
+            elif time.monotonic() - beat > HEARTBEAT_SECONDS:
+                beat = time.monotonic()
+                yield ": keep-alive\n\n"
+            await asyncio.sleep(LIVE_POLL_SECONDS)
+
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    return StreamingResponse(stream(), media_type="text/event-stream", headers=headers)
+
+
+@router.get("/leads/{lead_id}", response_class=HTMLResponse)
+async def lead_page(request: Request, lead_id: int) -> Response:
+    who, session = await tracking_user(request)
+    try:
+        async with services(request).db.connect() as conn:
+            lead = await crm_leads.get_lead(conn, who, lead_id)
+            engagement = await lead_engagement(conn, who.company_id, lead_id)
+            timeline = await lead_activity(conn, who.company_id, lead_id, limit=500)
+    except NotFound:
+        return HTMLResponse("lead not found", status_code=404)
+    return render(request, "lead.html", who, session, lead=lead, e=engagement, timeline=timeline)
