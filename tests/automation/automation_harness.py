@@ -223,3 +223,13 @@ async def seed(db: Database) -> tuple[int, str, int, str, int, str]:
 
 def body_json(hook: dict[str, Any]) -> dict[str, Any]:
     return json.loads(hook["body"])  # type: ignore[no-any-return]
+
+
+async def stranger_key(db: Database) -> str:
+    """An administrator's API key in another company."""
+    async with db.begin() as conn:
+        company = await create_company(conn, "Globex", "ultimate")
+        admin = await create_user(
+            conn, company_id=company, email="gil@globex.test", role="administrator"
+        )
+        return await create_api_key(conn, admin)
