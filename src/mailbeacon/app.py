@@ -19,8 +19,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from mailbeacon.api.app import create_api
 from mailbeacon.api.context import Services
 from mailbeacon.api.limits import BodyLimit
-from mailbeacon.settings import Settings
+from mailbeacon.crm.leads import set_lead_status
+from mailbeacon.edge import ActionUnavailable, Friend, create_edge
+from mailbeacon.recorder import open_recorder
+from mailbeacon.settings import Settings, from_env
 from mailbeacon.store import Database
+from mailbeacon.store.links import LinkResolver
+from mailbeacon.tokens import Token
 from mailbeacon.web import install as install_web
 
 log = logging.getLogger("mailbeacon")
@@ -52,14 +57,45 @@ class Dispatch:
             await self.rest(scope, receive, send)
 
 
+class EdgeActions:
+    """What the edge's forms do to the rest of the product (`mailbeacon.edge.Actions`)."""
+
+    def __init__(self, svc: Services) -> None:
+        self.svc = svc
+
+    async def unsubscribe(self, token: Token) -> None:
+        async with self.svc.db.begin() as conn:
+            await set_lead_status(conn, token.company_id, token.lead_id, "unsubscribed")
+
+    async def forward(self, token: Token, friend: Friend) -> None:
+        # TODO(lead): create the friend as a lead (referred_by), send their tracked copy.
+        raise ActionUnavailable("forward to a friend is not wired yet")
+
+
+def app_from_env() -> ASGIApp:
+    """The uvicorn factory (`serve --workers N`): each worker reads its settings."""
+    return create_app(from_env())
+
+
 def create_app(settings: Settings, *, run_stages: bool = True) -> ASGIApp:
     svc = Services.build(settings)
     api = create_api(svc)
     install_web(api)
+    recorder = open_recorder(settings)
+    svc.extras["recorder"] = recorder
+    edge = create_edge(
+        signer=svc.signer,
+        recorder=recorder,
+        links=LinkResolver(svc.db),
+        actions=EdgeActions(svc),
+        form_secret=settings.secret_keys[0][1],
+        trusted_proxies=settings.trusted_proxies,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
+        await recorder.start()
         tasks = []
         if run_stages:
             for name, stage in stages():
@@ -71,10 +107,11 @@ def create_app(settings: Settings, *, run_stages: bool = True) -> ASGIApp:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await asyncio.wait_for(task, timeout=5)
+            await recorder.close()
             await svc.db.dispose()
 
     api.router.lifespan_context = lifespan
-    return Dispatch(edge=None, rest=BodyLimit(api, settings.max_body_bytes))
+    return Dispatch(edge=edge, rest=BodyLimit(api, settings.max_body_bytes))
 
 
 async def _supervise(name: str, stage: Stage, svc: Services, stop: asyncio.Event) -> None:

@@ -1,0 +1,43 @@
+"""Turning an ASGI request into a `Hit`: one pass over the headers, nothing decoded."""
+
+from __future__ import annotations
+
+from time import time
+
+from starlette.types import Scope
+
+from mailbeacon.edge.client import ClientAddress
+from mailbeacon.recorder import Hit
+from mailbeacon.tokens import Token
+
+
+class HitMaker:
+    def __init__(self, client: ClientAddress) -> None:
+        self.client = client
+        self.proxied = bool(client.trusted)
+
+    def __call__(self, scope: Scope, token: Token, kind: str, link_index: int | None) -> Hit:
+        ua = lang = fwd = None
+        for name, value in scope["headers"]:
+            if name == b"user-agent":
+                ua = value
+            elif name == b"accept-language":
+                lang = value
+            elif name == b"x-forwarded-for":
+                fwd = value if fwd is None else fwd + b"," + value
+        peer = scope.get("client")
+        ip = peer[0] if peer else None
+        if self.proxied:
+            ip = self.client(ip, fwd)
+        return Hit(
+            time(),
+            kind,
+            token.company_id,
+            token.message_id,
+            token.lead_id,
+            link_index,
+            ip,
+            ua,
+            lang,
+            scope["method"],
+        )

@@ -1,0 +1,56 @@
+"""The links a sent message carried, looked up by (message, link index) for the click edge.
+
+A click may only ever redirect to a row of `message_links`; this is the one reader of
+that table on the hot path. Rows never change once a message is sent, so an LRU in front
+of the database makes a repeat click cost no query at all.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from mailbeacon.store.db import Database
+from mailbeacon.store.schema import message_links
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    url: str
+    kind: str  # link|unsubscribe|honeypot|forward
+
+
+class LinkResolver:
+    """`await resolver(company_id, message_id, link_index)` -> the stored link or None."""
+
+    def __init__(self, db: Database, *, maxsize: int = 65536) -> None:
+        self.db = db
+        self.maxsize = maxsize
+        self._cache: OrderedDict[tuple[int, int, int], Link] = OrderedDict()
+
+    async def __call__(self, company_id: int, message_id: int, link_index: int) -> Link | None:
+        key = (company_id, message_id, link_index)
+        link = self._cache.get(key)
+        if link is not None:
+            self._cache.move_to_end(key)
+            return link
+        link = await self._load(company_id, message_id, link_index)
+        # Misses are not cached: they need a valid signature, so nobody can flood them, and
+        # a row written after a first miss must still be found.
+        if link is not None:
+            self._cache[key] = link
+            if len(self._cache) > self.maxsize:
+                self._cache.popitem(last=False)
+        return link
+
+    async def _load(self, company_id: int, message_id: int, link_index: int) -> Link | None:
+        query = select(message_links.c.url, message_links.c.kind).where(
+            message_links.c.message_id == message_id,
+            message_links.c.link_index == link_index,
+            message_links.c.company_id == company_id,
+        )
+        async with self.db.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return None if row is None else Link(url=row.url, kind=row.kind)
