@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select, tuple_, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.analytics.rules import (
@@ -44,6 +44,7 @@ from mailbeacon.store.schema_analytics import (
 
 CURSOR = "rollups"
 BATCH = 2000
+IN_CHUNK = 5000
 LEASE_SECONDS = 15
 STATE_FIELDS = ("any_open", "human_open", "inferred_open", "human_click", "unsubscribed")
 EVENT_COLUMNS = (
@@ -81,11 +82,17 @@ async def _lock_cursor(conn: AsyncConnection) -> int:
 
 
 async def _lookup(conn: AsyncConnection, col: Any, ids: Iterable[int], *cols: Any) -> dict:
-    ids = list(set(ids))
-    if not ids:
-        return {}
-    rows = await conn.execute(select(col, *cols).where(col.in_(ids)))
-    return {r[0]: r[1:] for r in rows}
+    out = {}
+    for chunk in _chunks(list(set(ids))):
+        rows = await conn.execute(select(col, *cols).where(col.in_(chunk)))
+        out.update({r[0]: r[1:] for r in rows})
+    return out
+
+
+def _chunks(items: list[Any], size: int = IN_CHUNK) -> Iterable[list[Any]]:
+    # Long IN lists are cut: asyncpg takes at most 32767 parameters per statement.
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
 
 
 async def load_facts(conn: AsyncConnection, rows: Sequence[Any]) -> list[Fact]:
@@ -147,12 +154,18 @@ async def _apply_lead_states(
 ) -> None:
     pairs = {(f.campaign_id, f.lead_id) for f in facts}
     t = rollup_campaign_leads
-    found = await conn.execute(
-        select(t.c.campaign_id, t.c.lead_id, *(t.c[k] for k in STATE_FIELDS)).where(
-            tuple_(t.c.campaign_id, t.c.lead_id).in_(list(pairs))
-        )
-    )
-    states = {(r[0], r[1]): LeadState(*(bool(v) for v in r[2:])) for r in found}
+    by_campaign: dict[int, list[int]] = defaultdict(list)
+    for c, lead in pairs:
+        by_campaign[c].append(lead)
+    states = {}
+    for c, lead_ids in by_campaign.items():
+        for chunk in _chunks(lead_ids):
+            found = await conn.execute(
+                select(t.c.lead_id, *(t.c[k] for k in STATE_FIELDS)).where(
+                    t.c.campaign_id == c, t.c.lead_id.in_(chunk)
+                )
+            )
+            states.update({(c, r[0]): LeadState(*(bool(v) for v in r[1:])) for r in found})
     before = dict(states)
     last_at: dict[tuple[int, int], dt.datetime] = {}
     for f in facts:
@@ -192,13 +205,12 @@ async def _apply_forward_readers(
     if not readers:
         return
     t = rollup_forward_readers
-    known = await conn.execute(
-        select(t.c.campaign_id, t.c.message_id, t.c.reader).where(
-            tuple_(t.c.campaign_id, t.c.message_id).in_({k[:2] for k in readers})
+    for chunk in _chunks(list({m for _, m, _ in readers})):
+        known = await conn.execute(
+            select(t.c.campaign_id, t.c.message_id, t.c.reader).where(t.c.message_id.in_(chunk))
         )
-    )
-    for row in known:
-        readers.pop(tuple(row), None)
+        for row in known:
+            readers.pop(tuple(row), None)
     if readers:
         await conn.execute(
             t.insert(),
