@@ -1,0 +1,73 @@
+"""Cursor and lease rows: how far a stage has read, and which process runs it.
+
+Several `serve` workers (or machines) may each start the enrich stage; the one holding
+an unexpired lease row runs it, the others wait and take over when it stops renewing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import uuid
+from typing import Any
+
+from sqlalchemy import Table, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mailbeacon.store.db import Database, now
+from mailbeacon.store.schema import cursors, leases
+
+LEASE_SECONDS = 10.0
+
+
+def holder_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def insert_ignore(conn: AsyncConnection, table: Table) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING on either engine."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
+
+
+async def acquire(db: Database, name: str, holder: str, seconds: float = LEASE_SECONDS) -> bool:
+    """Take or renew the lease; False when another live holder has it."""
+    t = now()
+    async with db.begin() as conn:
+        await conn.execute(
+            insert_ignore(conn, leases).values(name=name, holder=holder, expires_at=t)
+        )
+        result = await conn.execute(
+            update(leases)
+            .where(leases.c.name == name)
+            .where(or_(leases.c.holder == holder, leases.c.expires_at <= t))
+            .values(holder=holder, expires_at=t + dt.timedelta(seconds=seconds))
+        )
+        return result.rowcount == 1
+
+
+async def release(db: Database, name: str, holder: str) -> None:
+    async with db.begin() as conn:
+        await conn.execute(
+            update(leases)
+            .where(leases.c.name == name, leases.c.holder == holder)
+            .values(expires_at=dt.datetime(1970, 1, 1))
+        )
+
+
+async def read_cursor(conn: AsyncConnection, name: str) -> int:
+    await conn.execute(insert_ignore(conn, cursors).values(name=name, position=0))
+    position = await conn.scalar(select(cursors.c.position).where(cursors.c.name == name))
+    return int(position or 0)
+
+
+async def move_cursor(conn: AsyncConnection, name: str, old: int, new: int) -> bool:
+    """Advance only from where we read it: a second runner's write makes this fail."""
+    result = await conn.execute(
+        update(cursors)
+        .where(cursors.c.name == name, cursors.c.position == old)
+        .values(position=new, updated_at=now())
+    )
+    return result.rowcount == 1

@@ -1,0 +1,114 @@
+"""What the pipeline must know about a message to judge its next hits.
+
+Rebuilt from the database for each batch (messages, links, recent clicks and the events
+already written), so a restart, a second runner or a rebuild all see the same facts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mailbeacon.enrich.forwards import Reader, Readers
+from mailbeacon.enrich.networks import reader_network
+from mailbeacon.enrich.repeats import RepeatOpens
+from mailbeacon.enrich.verdict import BURST_SECONDS, COUNTS_AS_HUMAN
+from mailbeacon.store.schema import companies, events, hits, message_links, messages
+
+
+@dataclass(frozen=True, slots=True)
+class Click:
+    at: dt.datetime
+    ip: str | None
+    link_index: int | None
+
+
+@dataclass(slots=True)
+class MessageState:
+    sent_at: dt.datetime | None = None
+    campaign_id: int | None = None
+    links: dict[int, tuple[str, str]] = field(default_factory=dict)  # index -> (kind, url)
+    clicks: list[Click] = field(default_factory=list)
+    readers: Readers = field(default_factory=Readers)
+    repeats: RepeatOpens = field(default_factory=RepeatOpens)
+    opened: bool = False  # a human, proxy or inferred open exists
+
+    def link(self, index: int | None) -> tuple[str | None, str | None]:
+        kind, url = self.links.get(index, (None, None)) if index is not None else (None, None)
+        return kind, url
+
+    def burst(self, at: dt.datetime, ip: str | None) -> tuple[int, bool]:
+        """Distinct links this address clicked within the burst window, and the honeypot."""
+        window = dt.timedelta(seconds=BURST_SECONDS)
+        indexes = {c.link_index for c in self.clicks if c.ip == ip and abs(c.at - at) <= window}
+        honeypot = any(self.link(i)[0] == "honeypot" for i in indexes)
+        return max(len(indexes), 1), honeypot
+
+
+async def load_states(
+    conn: AsyncConnection, message_ids: Iterable[int], first: dt.datetime, last: dt.datetime
+) -> dict[int, MessageState]:
+    ids = sorted(set(message_ids))
+    states = {m: MessageState() for m in ids}
+    for row in await conn.execute(
+        select(
+            messages.c.id, messages.c.sent_at, messages.c.created_at, messages.c.campaign_id
+        ).where(messages.c.id.in_(ids))
+    ):
+        states[row.id].sent_at = row.sent_at
+        states[row.id].campaign_id = row.campaign_id
+    for row in await conn.execute(select(message_links).where(message_links.c.message_id.in_(ids))):
+        states[row.message_id].links[row.link_index] = (row.kind, row.url)
+    window = dt.timedelta(seconds=BURST_SECONDS)
+    for row in await conn.execute(
+        select(hits.c.message_id, hits.c.at, hits.c.ip, hits.c.link_index)
+        .where(hits.c.message_id.in_(ids), hits.c.kind == "click")
+        .where(hits.c.at >= first - window, hits.c.at <= last + window)
+    ):
+        states[row.message_id].clicks.append(Click(row.at, row.ip, row.link_index))
+    for row in await conn.execute(
+        select(
+            events.c.message_id,
+            events.c.type,
+            events.c.verdict,
+            events.c.inferred,
+            events.c.forwarded,
+            events.c.ip,
+            events.c.client,
+            events.c.country,
+            events.c.at,
+        )
+        .where(events.c.message_id.in_(ids), events.c.type.in_(("open", "click")))
+        .order_by(events.c.id)
+    ):
+        _replay(states[row.message_id], row)
+    return states
+
+
+def _replay(state: MessageState, row) -> None:  # type: ignore[no-untyped-def]
+    if row.type == "open":
+        if row.verdict in COUNTS_AS_HUMAN or row.inferred:
+            state.opened = True
+        if not row.inferred:
+            state.repeats.kept((row.ip, row.client), row.at)
+    if row.verdict != "human" or row.inferred:
+        return
+    network = reader_network(row.ip)
+    if row.forwarded:
+        if network:
+            state.readers.other_networks.add(network)
+    else:
+        state.readers.observe(Reader(network, row.client, row.country), row.type)
+
+
+async def anonymizing_companies(conn: AsyncConnection, company_ids: Iterable[int]) -> set[int]:
+    rows = await conn.execute(
+        select(companies.c.id).where(
+            companies.c.id.in_(sorted(set(company_ids))), companies.c.anonymize_ip.is_(True)
+        )
+    )
+    return {r.id for r in rows}
