@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
+from mailbeacon import delivery
 from mailbeacon.analytics import report as analytics
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
@@ -67,8 +68,16 @@ async def send_campaign(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     async with svc.db.connect() as conn:
-        await crm_campaigns.get_campaign(conn, who.company_id, campaign_id)
-    raise ApiError(501, "not_implemented", "campaign sending arrives with delivery")
+        campaign = await crm_campaigns.get_campaign(conn, who.company_id, campaign_id)
+    if campaign["status"] != "draft":
+        raise ApiError(409, "conflict", f"campaign {campaign_id} is {campaign['status']} already")
+    try:
+        delivery.check_templates(campaign["subject"], campaign["html"], campaign["text"])
+    except ValueError as e:
+        raise ApiError(422, "invalid", f"template: {e}", "html") from None
+    # Sending runs in the background; progress is on the campaign (status, counts).
+    delivery.start_campaign_send(svc.db, svc.settings, svc.signer, who.company_id, campaign_id)
+    return {"id": campaign_id, "status": "sending"}
 
 
 @router.get("/{campaign_id}/report")

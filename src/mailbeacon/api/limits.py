@@ -28,34 +28,35 @@ class BodyLimit:
                     return
         received = 0
         refused = False
+        started = False
 
         async def limited() -> Message:
             nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    # Answer now; the app sees a disconnect and whatever it sends is dropped.
                     refused = True
-                    raise _TooLarge
+                    if not started:
+                        await self._refuse(send)
+                    return {"type": "http.disconnect"}
             return message
 
-        started = False
-
-        async def tracked_send(message: Message) -> None:
+        async def guarded_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
 
         try:
-            await self.app(scope, limited, tracked_send)
-        except _TooLarge:
-            if not started:
-                await self._refuse(send)
+            await self.app(scope, limited, guarded_send)
         except Exception:
-            if refused and not started:
-                await self._refuse(send)
-            else:
+            if not refused:
                 raise
 
     async def _refuse(self, send: Send) -> None:
@@ -74,7 +75,3 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": body})
-
-
-class _TooLarge(Exception):
-    pass

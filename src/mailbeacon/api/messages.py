@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
+from mailbeacon import delivery
 from mailbeacon.analytics.events import message_events
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
@@ -15,6 +16,7 @@ from mailbeacon.api.errors import ApiError
 from mailbeacon.api.render import jsonable
 from mailbeacon.crm.access import Permission
 from mailbeacon.crm.errors import NotFound
+from mailbeacon.crm.leads import get_lead
 from mailbeacon.crm.users import Principal
 from mailbeacon.store.schema import hits, message_links, messages
 
@@ -36,7 +38,32 @@ async def create_message(
     who: Principal = Depends(require(Permission.SEND_EMAIL)),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    raise ApiError(501, "not_implemented", "sending arrives with compose and delivery")
+    async with svc.db.connect() as conn:
+        # The sales roles send to the leads they own; another company's lead is a 404.
+        await get_lead(conn, who, body.lead_id)
+    try:
+        return jsonable(
+            await delivery.create_message(
+                svc.db,
+                svc.settings,
+                svc.signer,
+                company_id=who.company_id,
+                lead_id=body.lead_id,
+                subject=body.subject,
+                html=body.html,
+                text=body.text,
+                campaign_id=body.campaign_id,
+                send=body.send,
+            )
+        )
+    except delivery.Suppressed as e:
+        raise ApiError(409, "suppressed", str(e), "lead_id") from None
+    except delivery.LeadNotFound as e:
+        raise ApiError(404, "not_found", str(e), "lead_id") from None
+    except delivery.CampaignNotFound as e:
+        raise ApiError(404, "not_found", str(e), "campaign_id") from None
+    except ValueError as e:
+        raise ApiError(422, "invalid", f"template: {e}", "html") from None
 
 
 async def _message(conn: Any, company_id: int, message_id: int) -> dict[str, Any]:

@@ -10,6 +10,7 @@ Entry points for the API, CLI and automation:
 from mailbeacon.delivery.campaigns import (
     AlreadySent,
     CampaignProgress,
+    check_templates,
     send_campaign,
     start_campaign_send,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "Suppressed",
     "TemporaryFailure",
     "Transport",
+    "check_templates",
     "create_message",
     "send_campaign",
     "start_campaign_send",

@@ -1,0 +1,1 @@
+"""The `mailbeacon` command: the front door for people who run the server."""

@@ -1,0 +1,135 @@
+"""`mailbeacon`: serve, migrate, companies and users, reports, enrichment, the demo."""
+
+from __future__ import annotations
+
+import typer
+
+from mailbeacon.analytics.cli import report_app
+from mailbeacon.cli import demo
+from mailbeacon.cli.common import DATABASE, JSON, database_url, emit, run_db
+from mailbeacon.crm.access import Plan, Role
+from mailbeacon.crm.companies import create_company
+from mailbeacon.crm.users import create_api_key, create_user, revoke_api_key
+from mailbeacon.enrich.cli import enrich_app, geo_app
+from mailbeacon.settings import from_env
+from mailbeacon.store.migrate import upgrade, upgrade_sync
+
+app = typer.Typer(
+    help="mailbeacon: email engagement tracking for a lead-generation CRM.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+company_app = typer.Typer(help="Companies (tenants) and their plans.", no_args_is_help=True)
+user_app = typer.Typer(help="Users, roles and API keys.", no_args_is_help=True)
+key_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(company_app, name="company")
+app.add_typer(user_app, name="user")
+app.add_typer(key_app, name="key")
+app.add_typer(report_app, name="report")
+app.add_typer(enrich_app)
+app.add_typer(geo_app, name="geo")
+app.command("demo", help="`make run`: migrate, create the demo company, outbox, serve.")(demo.run)
+
+
+@app.command()
+def migrate(database: str | None = DATABASE) -> None:
+    """Bring the schema up to date."""
+    upgrade_sync(database_url(database))
+    typer.echo("schema is up to date")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="address to listen on"),
+    port: int = typer.Option(8000, help="port to listen on"),
+    workers: int = typer.Option(1, min=1, max=64, help="worker processes"),
+    database: str | None = DATABASE,
+) -> None:
+    """Migrate if needed, then serve the tracking edge, the API and the dashboard."""
+    from mailbeacon.edge.server import serve as run_server
+
+    settings = from_env(database_url=database_url(database))
+    upgrade_sync(settings.database_url)
+    run_server(settings, host, port, workers)
+
+
+@company_app.command("create")
+def company_create(
+    name: str = typer.Argument(..., help="the company's name"),
+    plan: Plan = typer.Option(..., "--plan", help="the company's plan"),
+    as_json: bool = JSON,
+    database: str | None = DATABASE,
+) -> None:
+    """Create a company on a plan; prints its id."""
+
+    async def work(db):  # type: ignore[no-untyped-def]
+        await upgrade(db)
+        async with db.begin() as conn:
+            return await create_company(conn, name, plan.value)
+
+    company_id = run_db(database_url(database), work)
+    emit({"id": company_id}, as_json, f"company {company_id} created on the {plan.value} plan")
+
+
+@user_app.command("create")
+def user_create(
+    company: int = typer.Option(..., "--company", help="the company id"),
+    email: str = typer.Option(..., "--email", help="login email"),
+    role: Role = typer.Option(..., "--role", help="the user's role"),
+    password: str | None = typer.Option(None, "--password", help="dashboard password"),
+    as_json: bool = JSON,
+    database: str | None = DATABASE,
+) -> None:
+    """Create a user with an API key (shown once, stored hashed)."""
+
+    async def work(db):  # type: ignore[no-untyped-def]
+        await upgrade(db)
+        async with db.begin() as conn:
+            user_id = await create_user(
+                conn, company_id=company, email=email, role=role.value, password=password
+            )
+            return user_id, await create_api_key(conn, user_id)
+
+    user_id, key = run_db(database_url(database), work)
+    emit(
+        {"id": user_id, "api_key": key},
+        as_json,
+        f"user {user_id} created; API key (shown once): {key}",
+    )
+
+
+@key_app.command("create")
+def key_create(
+    user: int = typer.Option(..., "--user", help="the user id"),
+    as_json: bool = JSON,
+    database: str | None = DATABASE,
+) -> None:
+    """Issue another API key for a user (shown once)."""
+
+    async def work(db):  # type: ignore[no-untyped-def]
+        async with db.begin() as conn:
+            return await create_api_key(conn, user)
+
+    key = run_db(database_url(database), work)
+    emit({"api_key": key}, as_json, f"API key (shown once): {key}")
+
+
+@key_app.command("revoke")
+def key_revoke(
+    prefix: str = typer.Argument(..., help="the key's prefix: the part after 'mb_'"),
+    database: str | None = DATABASE,
+) -> None:
+    """Revoke an API key; requests with it get 401 from now on."""
+
+    async def work(db):  # type: ignore[no-untyped-def]
+        async with db.begin() as conn:
+            return await revoke_api_key(conn, prefix)
+
+    if not run_db(database_url(database), work):
+        typer.echo(f"error: no active key with prefix {prefix!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo("revoked")
+
+
+if __name__ == "__main__":
+    app()
