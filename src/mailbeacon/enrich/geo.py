@@ -19,7 +19,7 @@ from typing import Any
 import iptocc
 import maxminddb
 
-from mailbeacon.enrich.networks import parse_ip
+from mailbeacon.enrich.networks import address
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,10 +67,10 @@ class Locator:
         return bool(self._readers)
 
     def _locate(self, ip: str | None) -> Place:
-        addr = parse_ip(ip)
-        if addr is None or not addr.is_global:
+        info = address(ip)
+        if info is None or not info.is_global or ip is None:
             return NOWHERE
-        reader = self._readers.get(addr.version)
+        reader = self._readers.get(6 if ":" in ip else 4)
         if reader is not None:
             try:
                 record = reader.get(ip)  # type: ignore[arg-type]

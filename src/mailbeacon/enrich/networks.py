@@ -111,12 +111,16 @@ def parse_ip(ip: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | 
         return None
 
 
-@lru_cache(maxsize=65536)
-def network_of(ip: str | None) -> Network | None:
-    """The known network an address belongs to, or None (cached by address)."""
-    addr = parse_ip(ip)
-    if addr is None:
-        return None
+@dataclass(frozen=True, slots=True)
+class Address:
+    """All an address tells us, worked out once per distinct address."""
+
+    known: Network | None  # a network from the table, if any
+    block: str  # the reader's /24 or /48, for forward detection
+    is_global: bool  # private, loopback, link-local... have no place
+
+
+def _known(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Network | None:
     value = int(addr)
     for index in _INDEXES:
         starts, ends = index[addr.version]
@@ -126,15 +130,27 @@ def network_of(ip: str | None) -> Network | None:
     return None
 
 
-@lru_cache(maxsize=65536)
-def reader_network(ip: str | None) -> str | None:
-    """A reader's network: the /24 (IPv4) or /48 (IPv6) their address is in.
-
-    Forward detection compares these rather than whole addresses: a home router's or an
-    office's address changes within its block, and anonymised addresses keep it.
-    """
+@lru_cache(maxsize=262144)
+def address(ip: str | None) -> Address | None:
+    """What the address is (cached by address string: readers and proxies repeat)."""
     addr = parse_ip(ip)
     if addr is None:
         return None
+    # A reader's network: the /24 (IPv4) or /48 (IPv6). Forward detection compares these
+    # rather than whole addresses: a home's or an office's address moves within its
+    # block, and anonymised addresses keep it.
     prefix = 24 if addr.version == 4 else 48
-    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+    block = str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+    return Address(_known(addr), block, addr.is_global)
+
+
+def network_of(ip: str | None) -> Network | None:
+    """The known network an address belongs to, or None."""
+    a = address(ip)
+    return a.known if a else None
+
+
+def reader_network(ip: str | None) -> str | None:
+    """A reader's network block (see `address`), or None."""
+    a = address(ip)
+    return a.block if a else None
