@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,8 +63,8 @@ async def _add(conn: AsyncConnection, table: Table, **values: Any) -> int:
     return int((await conn.execute(insert(table).values(**values))).inserted_primary_key[0])
 
 
-@pytest.fixture
-async def mail(db: Database) -> Mail:
+async def create_mail(db: Database) -> Mail:
+    """A company, a lead and a message sent at SENT_AT with the LINKS."""
     day_before = SENT_AT - dt.timedelta(days=1)
     email = f"lead{next(_emails)}@example.com"
     async with db.begin() as conn:
@@ -104,3 +105,13 @@ async def mail(db: Database) -> Mail:
             ],
         )
     return Mail(db, company, lead, message)
+
+
+@pytest.fixture
+async def mail(db: Database) -> Mail:
+    return await create_mail(db)
+
+
+@pytest.fixture
+def mail_factory() -> Callable[[Database], Awaitable[Mail]]:
+    return create_mail

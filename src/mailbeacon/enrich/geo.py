@@ -52,7 +52,7 @@ def _text(value: Any) -> str | None:
 class Locator:
     """Looks addresses up, caching by address string (readers repeat, proxies repeat)."""
 
-    def __init__(self, geoip_db: str | Path | None = None, cache_size: int = 65536) -> None:
+    def __init__(self, geoip_db: str | Path | None = None, cache_size: int = 262144) -> None:
         self._readers: dict[int, maxminddb.Reader] = {}
         if geoip_db:
             opened: dict[Path, maxminddb.Reader] = {}

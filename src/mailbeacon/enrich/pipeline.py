@@ -194,15 +194,24 @@ async def run_forever(db: Database, settings: Settings, stop: asyncio.Event) -> 
     """Run the stage while holding its lease, polling every ~200 ms, until `stop` is set."""
     holder = lease.holder_id()
     locator = locator_for(settings)
+    loop = asyncio.get_running_loop()
+    lease_until = 0.0  # loop time until which the lease is ours
     try:
         while not stop.is_set():
+            busy = False
             try:
-                if await lease.acquire(db, STAGE, holder):
-                    await catch_up(db, settings, locator)
+                # Renew at half the lease's life, not every poll: each renewal is a write.
+                if loop.time() >= lease_until - lease.LEASE_SECONDS / 2:
+                    held = await lease.acquire(db, STAGE, holder)
+                    lease_until = loop.time() + lease.LEASE_SECONDS if held else 0.0
+                if loop.time() < lease_until:
+                    # One batch per turn, so a long backlog never outlives the lease.
+                    busy = await process_batch(db, settings, locator) > 0
             except Exception:  # keep the stage alive through a database hiccup
                 log.exception("enrich batch failed; retrying")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), POLL_SECONDS)
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), POLL_SECONDS)
     finally:
         locator.close()
         try:
