@@ -16,11 +16,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from mailbeacon.analytics.rollups import run_forever as rollups_stage
 from mailbeacon.api.app import create_api
 from mailbeacon.api.context import Services
 from mailbeacon.api.limits import BodyLimit
-from mailbeacon.crm.leads import set_lead_status
+from mailbeacon.automation import run_forever as automation_stage
+from mailbeacon.crm.leads import ensure_referred_lead, set_lead_status
+from mailbeacon.delivery import send_forward_copy
 from mailbeacon.edge import ActionUnavailable, Friend, create_edge
+from mailbeacon.enrich.pipeline import run_forever as enrich_stage
 from mailbeacon.recorder import open_recorder
 from mailbeacon.settings import Settings, from_env
 from mailbeacon.store import Database
@@ -36,12 +40,12 @@ EDGE_PREFIXES = ("/o/", "/c/", "/u/", "/f/")
 
 
 def stages() -> list[tuple[str, Stage]]:
-    """The pipeline stages this build runs, in flow order."""
-    found: list[tuple[str, Stage]] = []
-    from mailbeacon.analytics.rollups import run_forever as rollups
-
-    found.append(("rollups", rollups))
-    return found
+    """The pipeline stages, in flow order: hits -> events -> rollups and automation."""
+    return [
+        ("enrich", enrich_stage),
+        ("rollups", rollups_stage),
+        ("automation", automation_stage),
+    ]
 
 
 class Dispatch:
@@ -68,8 +72,22 @@ class EdgeActions:
             await set_lead_status(conn, token.company_id, token.lead_id, "unsubscribed")
 
     async def forward(self, token: Token, friend: Friend) -> None:
-        # TODO(lead): create the friend as a lead (referred_by), send their tracked copy.
-        raise ActionUnavailable("forward to a friend is not wired yet")
+        svc = self.svc
+        async with svc.db.begin() as conn:
+            friend_id = await ensure_referred_lead(
+                conn, token.company_id, friend.email, friend.name, token.lead_id
+            )
+        try:
+            await send_forward_copy(
+                svc.db,
+                svc.settings,
+                svc.signer,
+                company_id=token.company_id,
+                message_id=token.message_id,
+                friend_lead_id=friend_id,
+            )
+        except LookupError as e:
+            raise ActionUnavailable(str(e)) from None
 
 
 def app_from_env() -> ASGIApp:

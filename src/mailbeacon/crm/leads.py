@@ -143,3 +143,42 @@ async def add_score(conn: AsyncConnection, company_id: int, lead_id: int, points
         .where(leads.c.id == lead_id, leads.c.company_id == company_id)
         .values(score=leads.c.score + points)
     )
+
+
+async def ensure_referred_lead(
+    conn: AsyncConnection,
+    company_id: int,
+    email: str,
+    name: str | None,
+    referred_by_lead_id: int,
+) -> int:
+    """The lead for a forwarded-to friend: an existing lead keeps its history; a new one
+    is owned by the referrer's owner and remembers who referred them."""
+    email = normalize_email(email)
+    existing = await find_lead_by_email(conn, company_id, email)
+    if existing is not None:
+        return existing
+    owner = (
+        await conn.execute(
+            select(leads.c.owner_user_id).where(
+                leads.c.id == referred_by_lead_id, leads.c.company_id == company_id
+            )
+        )
+    ).scalar()
+    first, _, last = (name or "").strip().partition(" ")
+    result = await conn.execute(
+        insert(leads)
+        .values(
+            company_id=company_id,
+            email=email,
+            first_name=first or None,
+            last_name=last or None,
+            owner_user_id=owner,
+            referred_by_lead_id=referred_by_lead_id,
+            score=0,
+            status="subscribed",
+            created_at=now(),
+        )
+        .returning(leads.c.id)
+    )
+    return int(result.scalar_one())

@@ -14,6 +14,7 @@ from mailbeacon.delivery.campaigns import (
     send_campaign,
     start_campaign_send,
 )
+from mailbeacon.delivery.forwards import send_forward_copy
 from mailbeacon.delivery.messages import (
     CampaignNotFound,
     LeadNotFound,
@@ -44,6 +45,7 @@ __all__ = [
     "check_templates",
     "create_message",
     "send_campaign",
+    "send_forward_copy",
     "start_campaign_send",
     "start_outbox",
 ]

@@ -151,7 +151,14 @@ async def create_message(
         row = {"company_id": company_id, "lead_id": lead_id, "campaign_id": campaign_id}
         row |= {"forwarded_from_message_id": forwarded_from_message_id, "subject": subject}
         result = await conn.execute(
-            sa.insert(messages).values(html="", status="stored", created_at=now(), **row)
+            sa.insert(messages).values(
+                html="",
+                source_html=html,
+                source_text=text,
+                status="stored",
+                created_at=now(),
+                **row,
+            )
         )
         message_id = int(result.inserted_primary_key[0])
         inst = instrument(

@@ -162,6 +162,10 @@ messages = Table(
     Column("subject", String(998), nullable=False),
     Column("html", Text, nullable=False),
     Column("text", Text, nullable=True),
+    # What the sender wrote, before merge fields and tracking: a forward-to-a-friend
+    # copy is composed afresh from it, with the friend's own tokens.
+    Column("source_html", Text, nullable=True),
+    Column("source_text", Text, nullable=True),
     Column("headers", JSON, nullable=True),
     Column("warnings", JSON, nullable=True),
     Column("status", String(16), nullable=False, default="stored"),  # stored|queued|sent|failed

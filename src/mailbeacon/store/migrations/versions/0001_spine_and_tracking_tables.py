@@ -240,6 +240,8 @@ def upgrade() -> None:
         sa.Column("subject", sa.String(length=998), nullable=False),
         sa.Column("html", sa.Text(), nullable=False),
         sa.Column("text", sa.Text(), nullable=True),
+        sa.Column("source_html", sa.Text(), nullable=True),
+        sa.Column("source_text", sa.Text(), nullable=True),
         sa.Column("headers", sa.JSON(), nullable=True),
         sa.Column("warnings", sa.JSON(), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
