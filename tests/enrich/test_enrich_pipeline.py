@@ -172,3 +172,26 @@ async def test_run_forever_holds_the_lease_and_stops(
     stop.set()
     await asyncio.wait_for(asyncio.gather(first, second), 5)
     assert summary(await mail.events()) == [("open", "human", False, False)]
+
+
+async def test_a_proxy_open_is_an_open_so_a_click_infers_none(
+    db: Database, settings: Settings, mail: Any
+) -> None:
+    await mail.hit("open", 300, "66.249.84.12", GMAIL)
+    await mail.hit("click", 320, "81.2.69.160", CHROME, link_index=0)
+    await enrich(db, settings)
+    assert summary(await mail.events()) == [
+        ("open", "proxy", False, False),
+        ("click", "human", False, False),
+    ]
+
+
+async def test_anonymised_addresses_keep_only_the_network(
+    db: Database, settings: Settings, mail: Any
+) -> None:
+    await mail.hit("open", 60, "81.2.69.160", OUTLOOK)
+    await mail.hit("open", 90, "2a02:c7c:1234:5678::9", OUTLOOK)
+    await enrich(db, settings.with_(anonymize_ip=True))
+    rows = await mail.events()
+    assert [r.ip for r in rows] == ["81.2.69.0", "2a02:c7c:1234::"]
+    assert rows[0].country == "GB"
