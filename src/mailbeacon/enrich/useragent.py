@@ -108,7 +108,8 @@ _MAIL_FAMILIES = {"Apple Mail": "Apple Mail", "Outlook": "Outlook", "Thunderbird
 
 @lru_cache(maxsize=1)
 def _parser() -> ua_parser.Parser:
-    # Our own cache sits in front (`classify`), so ua-parser's cache can stay small.
+    # ua-parser's global parser (its best resolver behind its own small cache); our
+    # `classify` cache in front of it answers nearly every repeat.
     return ua_parser.parser
 
 
