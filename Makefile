@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench-edge bench-enrich bench-report bench-automation clean
+.PHONY: run test geo lint bench-edge bench-enrich bench-report bench-automation clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -20,6 +20,9 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+geo: $(STAMP)
+	[ -e var/geo ] && ls var/geo/*.mmdb >/dev/null 2>&1 || $(BIN)/mailbeacon geo fetch
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
