@@ -22,9 +22,9 @@ import uvicorn
 from mailbeacon.analytics import rollups
 from mailbeacon.analytics.report import campaign_report
 from mailbeacon.analytics.sample import add_event, ev
-from mailbeacon.api.render import jsonable
 from mailbeacon.app import create_app
 from mailbeacon.store import Database
+from mailbeacon.store.render import jsonable
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [

@@ -19,9 +19,9 @@ from sqlalchemy import select
 
 from mailbeacon.analytics import rollups
 from mailbeacon.analytics.report import campaign_report
-from mailbeacon.api.render import jsonable
 from mailbeacon.settings import DEFAULT_DATABASE_URL
 from mailbeacon.store import Database
+from mailbeacon.store.render import jsonable
 from mailbeacon.store.schema import campaigns
 
 report_app = typer.Typer(help="Campaign reports.", no_args_is_help=True)

@@ -12,10 +12,10 @@ from mailbeacon.analytics import report as analytics
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
 from mailbeacon.api.errors import ApiError
-from mailbeacon.api.render import jsonable
 from mailbeacon.crm import campaigns as crm_campaigns
 from mailbeacon.crm.access import Permission
 from mailbeacon.crm.users import Principal
+from mailbeacon.store.render import jsonable
 
 router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
 

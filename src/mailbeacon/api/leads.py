@@ -11,10 +11,10 @@ from mailbeacon.analytics.engagement import lead_engagement
 from mailbeacon.analytics.events import lead_activity
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
-from mailbeacon.api.render import jsonable
 from mailbeacon.crm import leads as crm_leads
 from mailbeacon.crm.access import Permission, allowed
 from mailbeacon.crm.users import Principal
+from mailbeacon.store.render import jsonable
 
 router = APIRouter(prefix="/api/v1/leads", tags=["leads"])
 

@@ -9,10 +9,10 @@ from pydantic import BaseModel, Field
 
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
-from mailbeacon.api.render import jsonable
 from mailbeacon.crm import lists as crm_lists
 from mailbeacon.crm.access import Permission
 from mailbeacon.crm.users import Principal
+from mailbeacon.store.render import jsonable
 
 router = APIRouter(prefix="/api/v1/lists", tags=["lists"])
 

@@ -13,11 +13,11 @@ from mailbeacon.analytics.events import message_events
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
 from mailbeacon.api.errors import ApiError
-from mailbeacon.api.render import jsonable
 from mailbeacon.crm.access import Permission
 from mailbeacon.crm.errors import NotFound
 from mailbeacon.crm.leads import get_lead
 from mailbeacon.crm.users import Principal
+from mailbeacon.store.render import jsonable
 from mailbeacon.store.schema import hits, message_links, messages
 
 router = APIRouter(prefix="/api/v1/messages", tags=["messages"])

@@ -12,11 +12,11 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
-from mailbeacon.api.render import jsonable
 from mailbeacon.automation import rules as store
 from mailbeacon.automation.model import RuleIn, RulePatch
 from mailbeacon.crm.access import Permission
 from mailbeacon.crm.users import Principal
+from mailbeacon.store.render import jsonable
 
 router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
 CAN = Depends(require(Permission.MANAGE_TRACKING))

@@ -21,12 +21,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from mailbeacon.analytics.engagement import lead_engagement
 from mailbeacon.analytics.events import lead_activity
 from mailbeacon.analytics.report import campaign_report
-from mailbeacon.api.render import jsonable
 from mailbeacon.crm import campaigns as crm_campaigns
 from mailbeacon.crm import leads as crm_leads
 from mailbeacon.crm.access import Permission, allowed
 from mailbeacon.crm.errors import NotFound
 from mailbeacon.crm.users import authenticate_password
+from mailbeacon.store.render import jsonable
 from mailbeacon.web import session as sessions
 from mailbeacon.web.auth import PageExit, current_user, services, templates, tracking_user
 

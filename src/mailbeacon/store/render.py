@@ -1,4 +1,4 @@
-"""JSON rendering of rows: timestamps as ISO-8601 UTC with a `Z`."""
+"""JSON rendering of rows for the API, CLI and pages: timestamps as ISO-8601 UTC with a `Z`."""
 
 from __future__ import annotations
 
