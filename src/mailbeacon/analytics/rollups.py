@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import os
-import socket
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -34,8 +32,8 @@ from mailbeacon.analytics.rules import (
 )
 from mailbeacon.analytics.upsert import upsert
 from mailbeacon.settings import Settings
-from mailbeacon.store import Database, now
-from mailbeacon.store.schema import campaigns, cursors, events, leads, leases, messages
+from mailbeacon.store import Database, now, stages
+from mailbeacon.store.schema import campaigns, cursors, events, leads, messages
 from mailbeacon.store.schema_analytics import (
     rollup_campaign_leads,
     rollup_counts,
@@ -272,29 +270,12 @@ async def _rewound(db: Database) -> bool:
     return bool(pos) and (top or 0) < pos
 
 
-async def hold_lease(db: Database, name: str, holder: str, seconds: float) -> bool:
-    """Take or renew the named lease; False while someone else holds an unexpired one."""
-    t = now()
-    async with db.begin() as conn:
-        stmt = upsert(conn, leases).values(
-            name=name, holder=holder, expires_at=t + dt.timedelta(seconds=seconds)
-        )
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["name"],
-            set_={"holder": stmt.excluded.holder, "expires_at": stmt.excluded.expires_at},
-            where=(leases.c.holder == holder) | (leases.c.expires_at < t),
-        )
-        await conn.execute(stmt)
-        got = await conn.execute(select(leases.c.holder).where(leases.c.name == name))
-        return got.scalar() == holder
-
-
 async def run_forever(db: Database, settings: Settings, stop: asyncio.Event) -> None:
     """The pipeline stage: keep the rollups within about a second of the events."""
-    holder = f"{socket.gethostname()}:{os.getpid()}:{id(stop):x}"
+    holder = stages.holder_id()
     while not stop.is_set():
         busy = False
-        if await hold_lease(db, CURSOR, holder, LEASE_SECONDS):
+        if await stages.acquire(db, CURSOR, holder, LEASE_SECONDS):
             if await _rewound(db):
                 await rebuild(db)
             # A bounded number of batches per turn, so the lease is renewed in time.

@@ -28,7 +28,6 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mailbeacon.enrich import lease
 from mailbeacon.enrich.classify import judge_hit
 from mailbeacon.enrich.forwards import Reader
 from mailbeacon.enrich.geo import Locator
@@ -36,6 +35,7 @@ from mailbeacon.enrich.networks import reader_network
 from mailbeacon.enrich.state import MessageState, anonymizing_companies, load_states
 from mailbeacon.enrich.verdict import Signals
 from mailbeacon.settings import Settings
+from mailbeacon.store import stages as lease
 from mailbeacon.store.db import Database, now
 from mailbeacon.store.schema import cursors, events, hits
 

@@ -1,7 +1,9 @@
-"""Cursor and lease rows: how far a stage has read, and which process runs it.
+"""Pipeline stages' bookkeeping: how far a stage has read (cursor), which process runs
+it (lease).
 
-Several `serve` workers (or machines) may each start the enrich stage; the one holding
-an unexpired lease row runs it, the others wait and take over when it stops renewing.
+Several `serve` workers (or machines) each start every stage (enrich, rollups,
+automation, campaign sends); the one holding an unexpired lease row runs it, the others
+wait and take over when it stops renewing.
 """
 
 from __future__ import annotations
