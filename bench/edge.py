@@ -4,7 +4,10 @@
     .venv/bin/python bench/edge.py --workers 2 --duration 10 --database postgresql://...
 
 Both servers get the same load on loopback (wrk: 2 threads, 64 connections, a valid
-pixel token) one after the other. Printed: req/s of each and their ratio, p50/p99
+pixel token) one after the other. mailbeacon runs twice per round: `http-only` (workers
+without the background stages, `serve(..., pipeline=False)`) and `with-pipeline` (each
+worker also runs enrich/rollups/automation on its event loop, as `serve` does today).
+Printed: req/s of each and their ratio, p50/p99
 latency, the machine, and whether every answered hit is in `hits` (rows recorded for
 the benchmark's message >= wrk's 2xx answers: a 200 promises a committed hit). Other
 processes on the machine (tests, other servers) skew the numbers: run it a few times.
@@ -111,10 +114,10 @@ def wait_ready(port: int, timeout: float = 60) -> None:
 
 
 @contextlib.contextmanager
-def mailbeacon_serve(database: str, workers: int, port: int) -> Iterator[None]:
+def mailbeacon_serve(database: str, workers: int, port: int, pipeline: bool) -> Iterator[None]:
     env = {**os.environ, "MAILBEACON_DATABASE_URL": database, "MAILBEACON_SECRET_KEYS": KEYS}
     cmd = [sys.executable, "-m", "mailbeacon.edge.server", "--port", str(port)]
-    cmd += ["--workers", str(workers)]
+    cmd += ["--workers", str(workers), *([] if pipeline else ["--no-pipeline"])]
     # its own session, so the workers it forks are stopped with it
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
     try:
@@ -163,23 +166,33 @@ def wrk(url: str, duration: int, connections: int = 64, threads: int = 2) -> Res
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     return Result(
         rps=float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),  # type: ignore[union-attr]
-        p50_ms=_ms(re.search(r"50%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
-        p99_ms=_ms(re.search(r"99%\s+(\S+)", out).group(1)),  # type: ignore[union-attr]
+        p50_ms=_ms(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)),  # type: ignore[union-attr]
+        p99_ms=_ms(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)),  # type: ignore[union-attr]
         answered=total - (int(bad.group(1)) if bad else 0),
     )
 
 
-def one_run(database: str, workers: int, duration: int) -> tuple[Result, Result, int]:
+def measure(database: str, workers: int, duration: int, pipeline: bool) -> tuple[Result, int]:
+    """wrk against a fresh message; returns wrk's result and the hits kept for it."""
     message_id, token = asyncio.run(seed(database))
-    before = asyncio.run(count_hits(database, message_id))
     port = free_port()
-    with mailbeacon_serve(database, workers, port):
+    with mailbeacon_serve(database, workers, port, pipeline):
         ours = wrk(f"http://127.0.0.1:{port}/o/{token}.gif", duration)
-    kept = asyncio.run(count_hits(database, message_id)) - before
-    nginx_port = free_port()
-    with nginx(nginx_port) as url:
-        ref = wrk(url, duration)
-    return ours, ref, kept
+    return ours, asyncio.run(count_hits(database, message_id))
+
+
+def reference(duration: int) -> Result:
+    with nginx(free_port()) as url:
+        return wrk(url, duration)
+
+
+def line(label: str, ours: Result, ref: Result, kept: int) -> str:
+    verdict = "yes" if kept >= ours.answered else f"NO, {ours.answered - kept} lost"
+    return (
+        f"  {label:24s} {ours.rps:9,.0f} req/s  p50 {ours.p50_ms:6.2f} ms  p99 "
+        f"{ours.p99_ms:7.2f} ms  ratio {ours.rps / ref.rps:.2f}  answered {ours.answered:,}, "
+        f"in hits {kept:,}: every answered hit kept: {verdict}"
+    )
 
 
 def main() -> None:
@@ -188,27 +201,36 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--database", help="default: a fresh SQLite file in a temp dir")
+    parser.add_argument(
+        "--modes", default="http-only,with-pipeline", help="http-only and/or with-pipeline"
+    )
     args = parser.parse_args()
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    best: dict[str, list[float]] = {m: [] for m in modes}
     with tempfile.TemporaryDirectory() as tmp:
         database = args.database or f"sqlite:///{tmp}/bench.db"
+        engine = database.split(":")[0]
         print(f"machine: {machine()}")
         print(
-            f"mailbeacon serve --workers {args.workers} on {database.split(':')[0]}; wrk -t2 -c64"
+            f"mailbeacon serve --workers {args.workers} on {engine} vs nginx empty_gif; "
+            f"wrk -t2 -c64 -d{args.duration}s --latency each, loopback"
         )
-        ratios = []
         for n in range(1, args.runs + 1):
-            ours, ref, kept = one_run(database, args.workers, args.duration)
-            ratio = ours.rps / ref.rps
-            ratios.append(ratio)
-            verdict = "yes" if kept >= ours.answered else f"NO: {ours.answered - kept} lost"
+            ref = reference(args.duration)
             print(
-                f"run {n}: mailbeacon {ours.rps:,.0f} req/s (p50 {ours.p50_ms:.2f} ms, "
-                f"p99 {ours.p99_ms:.2f} ms) | nginx {ref.rps:,.0f} req/s (p50 {ref.p50_ms:.2f} "
-                f"ms, p99 {ref.p99_ms:.2f} ms) | ratio {ratio:.2f} | answered {ours.answered:,}"
-                f", in hits {kept:,}, every answered hit kept: {verdict}",
+                f"run {n}: nginx {ref.rps:,.0f} req/s  p50 {ref.p50_ms:.2f} ms  "
+                f"p99 {ref.p99_ms:.2f} ms",
                 flush=True,
             )
-        print(f"ratio best {max(ratios):.2f}, worst {min(ratios):.2f} over {len(ratios)} runs")
+            for mode in modes:
+                ours, kept = measure(database, args.workers, args.duration, mode == "with-pipeline")
+                best[mode].append(ours.rps / ref.rps)
+                print(line(f"mailbeacon {mode}", ours, ref, kept), flush=True)
+        for mode, ratios in best.items():
+            print(
+                f"{mode}: ratio best {max(ratios):.2f}, worst {min(ratios):.2f} "
+                f"over {len(ratios)} runs"
+            )
 
 
 if __name__ == "__main__":

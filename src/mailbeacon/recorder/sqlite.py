@@ -19,6 +19,7 @@ import datetime as dt
 import fcntl
 import os
 import sqlite3
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -39,6 +40,23 @@ def stamp(at: float) -> str:
         f"{t.year:04d}-{t.month:02d}-{t.day:02d} "
         f"{t.hour:02d}:{t.minute:02d}:{t.second:02d}.{t.microsecond:06d}"
     )
+
+
+def _begin(conn: sqlite3.Connection, timeout_s: float = 10.0) -> None:
+    """BEGIN IMMEDIATE (SQLite's write lock up front), waiting briefly while it is busy."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.0002
+    while True:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(delay)  # releases the GIL
+        delay = min(delay * 2, 0.002)
 
 
 class SqliteRecorder(GroupCommit):
@@ -67,7 +85,9 @@ class SqliteRecorder(GroupCommit):
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
-        conn.execute("PRAGMA busy_timeout=10000")  # the API and the pipeline write too
+        # No SQLite busy handler: it sleeps 25-100 ms between tries once the pipeline holds
+        # the write lock for a while; `_begin` polls every few hundred microseconds instead.
+        conn.execute("PRAGMA busy_timeout=0")
         self._conn = conn
         lock_path = self.path.with_name(self.path.name + ".hits-lock")
         self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
@@ -82,8 +102,7 @@ class SqliteRecorder(GroupCommit):
         if lock is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)  # releases the GIL while it waits
         try:
-            # IMMEDIATE takes SQLite's write lock up front: a busy file waits here
-            conn.execute("BEGIN IMMEDIATE")
+            _begin(conn)
             try:
                 conn.executemany(INSERT, rows)
                 conn.execute("COMMIT")
