@@ -12,15 +12,16 @@ from email.utils import make_msgid, parseaddr
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon import delivery
+from mailbeacon.automation.sqlutil import dialect_insert
 from mailbeacon.crm import leads as crm_leads
 from mailbeacon.crm import lists as crm_lists
 from mailbeacon.settings import Settings
-from mailbeacon.store import Database
-from mailbeacon.store.schema import leads, messages, users
+from mailbeacon.store import Database, now
+from mailbeacon.store.schema import leads, list_members, lists, messages, users
 from mailbeacon.tokens import Signer
 
 
@@ -58,6 +59,81 @@ async def apply_local(conn: AsyncConnection, job: dict[str, Any]) -> Outcome:
     if kind == "assign_owner":
         return await _assign_owner(conn, company, lead, int(action["user_id"]))
     return Outcome("failed", f"unknown local action {kind!r}")
+
+
+async def apply_local_batch(
+    conn: AsyncConnection, jobs: list[dict[str, Any]]
+) -> dict[int, Outcome]:
+    """The fast path for a batch of local jobs: one statement per kind of action.
+
+    The per-lead work is what `crm` does one lead at a time (`add_score`, `add_lead`,
+    `remove_lead`), as executemany; a batch that fails is redone job by job instead.
+    """
+    out: dict[int, Outcome] = {}
+    by_kind: dict[str, list[dict[str, Any]]] = {}
+    for job in jobs:
+        by_kind.setdefault(job["kind"], []).append(job)
+    scores = by_kind.pop("add_score", [])
+    if scores:
+        await conn.execute(
+            update(leads)
+            .where(leads.c.id == bindparam("b_lead"), leads.c.company_id == bindparam("b_co"))
+            .values(score=leads.c.score + bindparam("b_points")),
+            [_params(j, b_points=int(j["action"]["points"])) for j in scores],
+        )
+        out.update({j["id"]: Outcome("done", f"score {j['action']['points']:+d}") for j in scores})
+    listed = by_kind.pop("add_to_list", []) + by_kind.pop("remove_from_list", [])
+    if listed:
+        out.update(await _list_batch(conn, listed))
+    for job in (j for rest in by_kind.values() for j in rest):
+        out[job["id"]] = await apply_local(conn, job)
+    return out
+
+
+def _params(job: dict[str, Any], **more: Any) -> dict[str, Any]:
+    return {"b_lead": job["lead_id"], "b_co": job["company_id"], **more}
+
+
+async def _list_batch(conn: AsyncConnection, jobs: list[dict[str, Any]]) -> dict[int, Outcome]:
+    wanted = {j["action"]["list_id"] for j in jobs}
+    found = set(
+        await conn.execute(select(lists.c.id, lists.c.company_id).where(lists.c.id.in_(wanted)))
+    )
+    out, adds, removes = {}, [], []
+    for job in jobs:
+        list_id = job["action"]["list_id"]
+        if (list_id, job["company_id"]) not in found:
+            out[job["id"]] = Outcome("failed", f"list {list_id} does not exist")
+        elif job["kind"] == "add_to_list":
+            adds.append(job)
+            out[job["id"]] = Outcome("done", "in the list")
+        else:
+            removes.append(job)
+            out[job["id"]] = Outcome("done", "not in the list")
+    if adds:
+        at = now()
+        await conn.execute(
+            dialect_insert(conn, list_members).on_conflict_do_nothing(),
+            [
+                {
+                    "list_id": j["action"]["list_id"],
+                    "lead_id": j["lead_id"],
+                    "company_id": j["company_id"],
+                    "added_at": at,
+                }
+                for j in adds
+            ],
+        )
+    if removes:
+        await conn.execute(
+            delete(list_members).where(
+                list_members.c.list_id == bindparam("b_list"),
+                list_members.c.lead_id == bindparam("b_lead"),
+                list_members.c.company_id == bindparam("b_co"),
+            ),
+            [_params(j, b_list=j["action"]["list_id"]) for j in removes],
+        )
+    return out
 
 
 async def _assign_owner(conn: AsyncConnection, company: int, lead: int, user_id: int) -> Outcome:

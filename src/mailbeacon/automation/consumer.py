@@ -21,7 +21,7 @@ from mailbeacon.automation.triggers import (
     ENGAGED_VERDICTS,
     MACHINE_VERDICTS,
     Event,
-    matches,
+    fits,
     trigger_kind,
 )
 from mailbeacon.store.schema import events
@@ -36,32 +36,44 @@ class LostCursor(RuntimeError):
     """Another process advanced the cursor first; this batch must not commit."""
 
 
+# A company's enabled rules by (trigger type, campaign id or None for any campaign).
+Index = dict[tuple[str, int | None], list[CompiledRule]]
+
+
 class RuleCache:
-    """Enabled rules per company and trigger type, reloaded when the rules change."""
+    """Enabled rules per company, indexed for the hot loop, reloaded when rules change."""
 
     def __init__(self) -> None:
         self.version = -1
-        self.by_company: dict[int, dict[str, list[CompiledRule]]] = {}
+        self.by_company: dict[int, Index] = {}
 
-    async def refresh(self, conn: AsyncConnection) -> None:
+    async def load(self, conn: AsyncConnection, company_ids: set[int]) -> None:
+        """Make sure these companies are cached (and the cache is current)."""
         version = await read_counter(conn, RULES_VERSION)
         if version != self.version:
             self.version, self.by_company = version, {}
-
-    async def rules(self, conn: AsyncConnection, company_id: int) -> dict[str, list[CompiledRule]]:
-        cached = self.by_company.get(company_id)
-        if cached is None:
-            rows = await conn.execute(
-                select(automation_rules).where(
-                    automation_rules.c.company_id == company_id, automation_rules.c.enabled
-                )
+        missing = company_ids - self.by_company.keys()
+        if not missing:
+            return
+        for company_id in missing:
+            self.by_company[company_id] = {}
+        rows = await conn.execute(
+            select(automation_rules).where(
+                automation_rules.c.company_id.in_(missing), automation_rules.c.enabled
             )
-            cached = {}
-            for row in rows.mappings():
-                rule = CompiledRule.of(row)
-                cached.setdefault(rule.trigger.type, []).append(rule)
-            self.by_company[company_id] = cached
-        return cached
+        )
+        for row in rows.mappings():
+            rule = CompiledRule.of(row)
+            key = (rule.trigger.type, rule.trigger.campaign_id)
+            self.by_company[rule.company_id].setdefault(key, []).append(rule)
+
+    def candidates(self, ev: Event, kind: str) -> list[CompiledRule]:
+        """The rules of the event's kind for its campaign or any campaign (loaded first)."""
+        index = self.by_company[ev.company_id]
+        found = list(index.get((kind, None), ()))
+        if ev.campaign_id is not None:
+            found += index.get((kind, ev.campaign_id), ())
+        return [rule for rule in found if fits(rule.trigger, ev)]
 
 
 def event_payload(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -89,21 +101,19 @@ async def consume_batch(conn: AsyncConnection, cache: RuleCache, limit: int) -> 
     )
     if not rows:
         return 0, 0
-    await cache.refresh(conn)
-    candidates: list[tuple[CompiledRule, Event, Mapping[str, Any]]] = []
+    await cache.load(conn, {row["company_id"] for row in rows})
+    firings = []
     for row in rows:
         ev = Event.of(row)
         kind = trigger_kind(ev)
-        if kind is None:
+        rules = cache.candidates(ev, kind) if kind is not None else ()
+        if not rules:
             continue
-        for rule in (await cache.rules(conn, ev.company_id)).get(kind, ()):
-            if matches(rule.trigger, ev):
-                candidates.append((rule, ev, row))
-    firings = [
-        Firing(rule, ev.lead_id, f"event:{ev.id}", ev.id, event_payload(row), row["at"])
-        for rule, ev, row in candidates
-        if await _enough_opens(conn, rule, ev)
-    ]
+        payload = event_payload(row)  # one per event, shared by the rules it fires
+        for rule in rules:
+            if rule.trigger.min_opens > 1 and not await _enough_opens(conn, rule, ev):
+                continue
+            firings.append(Firing(rule, ev.lead_id, f"event:{ev.id}", ev.id, payload, row["at"]))
     due = await record(conn, firings)
     if not await move_counter(conn, CURSOR, position, int(rows[-1]["id"])):
         raise LostCursor(f"cursor {CURSOR} moved by another process")
@@ -122,8 +132,6 @@ def engaged_opens() -> Any:
 
 async def _enough_opens(conn: AsyncConnection, rule: CompiledRule, ev: Event) -> bool:
     """min_opens: has the lead now opened that often (this open included)?"""
-    if rule.trigger.min_opens <= 1:
-        return True
     query = select(func.count()).where(
         events.c.company_id == ev.company_id,
         events.c.lead_id == ev.lead_id,

@@ -3,7 +3,7 @@
 The caller (the event consumer, the deadline scanner) moves its own cursor or
 watermark in the same transaction, so a firing is written exactly when the input that
 caused it is marked read. Firing twice is impossible by construction: runs are unique
-per (rule, lead, key), checked here and enforced by the database.
+per (rule, lead, key) in the database.
 """
 
 from __future__ import annotations
@@ -13,14 +13,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mailbeacon.automation.actions import apply_local_batch
+from mailbeacon.automation.model import LOCAL_ACTIONS
+from mailbeacon.automation.sqlutil import dialect_insert
 from mailbeacon.automation.triggers import CompiledTrigger, run_key
 from mailbeacon.store import now
 from mailbeacon.store.schema_automation import automation_jobs, automation_runs
-
-_CHUNK = 2000  # SQLite allows 32766 bound values per statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,36 +61,24 @@ class Firing:
         return (self.rule.id, self.lead_id, run_key(self.rule.repeat, self.trigger_key))
 
 
-async def _existing(conn: AsyncConnection, keys: set[tuple[int, int, str]]) -> set[Any]:
-    found: set[Any] = set()
-    ordered = sorted(keys)
-    for i in range(0, len(ordered), _CHUNK):
-        part = ordered[i : i + _CHUNK]
-        rows = await conn.execute(
-            select(automation_runs.c.rule_id, automation_runs.c.lead_id, automation_runs.c.key)
-            .where(automation_runs.c.rule_id.in_({k[0] for k in part}))
-            .where(automation_runs.c.lead_id.in_({k[1] for k in part}))
-            .where(automation_runs.c.key.in_({k[2] for k in part}))
-        )
-        found.update(tuple(r) for r in rows)
-    return found & keys
-
-
 async def record(conn: AsyncConnection, firings: Iterable[Firing]) -> int:
-    """Write runs and jobs for the firings that are new; returns how many jobs are due now."""
+    """Write runs and jobs for the firings that are new; returns how many jobs are due now.
+
+    Runs are inserted ON CONFLICT DO NOTHING: a lead a once-rule already fired for is
+    refused by the unique key, with no look-up first. The runs this call created are
+    read back as the ids past the largest one before it (RETURNING in parameter order
+    would make SQLAlchemy insert row by row on SQLite).
+    """
     fresh: dict[tuple[int, int, str], Firing] = {}
     for f in firings:
         fresh.setdefault(f.key, f)
     if not fresh:
         return 0
-    for key in await _existing(conn, set(fresh)):
-        del fresh[key]
-    if not fresh:
-        return 0
     created = now()
-    todo = list(fresh.values())
-    run_ids = await conn.execute(
-        insert(automation_runs).returning(automation_runs.c.id, sort_by_parameter_order=True),
+    runs = automation_runs.c
+    before = (await conn.execute(select(func.max(runs.id)))).scalar() or 0
+    await conn.execute(
+        dialect_insert(conn, automation_runs).on_conflict_do_nothing(),
         [
             {
                 "rule_id": f.rule.id,
@@ -100,16 +89,44 @@ async def record(conn: AsyncConnection, firings: Iterable[Firing]) -> int:
                 "trigger": f.payload,
                 "created_at": created,
             }
-            for f in todo
+            for f in fresh.values()
         ],
     )
+    made = await conn.execute(
+        select(runs.id, runs.rule_id, runs.lead_id, runs.key).where(runs.id > before)
+    )
     jobs = [
-        _job(f, run_id, i, action, created)
-        for f, run_id in zip(todo, run_ids.scalars(), strict=True)
-        for i, action in enumerate(f.rule.actions)
+        _job(fresh[key], run_id, i, action, created)
+        for run_id, *k in made
+        if (key := (k[0], k[1], k[2])) in fresh
+        for i, action in enumerate(fresh[key].rule.actions)
     ]
-    await conn.execute(insert(automation_jobs), jobs)
-    return sum(1 for j in jobs if j["due_at"] <= created)
+    await _run_inline(
+        conn, [j for j in jobs if j["kind"] in LOCAL_ACTIONS and j["due_at"] <= created]
+    )
+    if jobs:
+        await conn.execute(insert(automation_jobs), jobs)
+    return sum(1 for j in jobs if j["status"] == "pending" and j["due_at"] <= created)
+
+
+async def _run_inline(conn: AsyncConnection, jobs: list[dict[str, Any]]) -> None:
+    """Run immediate local actions (score, lists) in this transaction and write their
+    jobs as done: exactly once, committed with the cursor, no wait for the runner.
+    If the batch fails (a list deleted meanwhile), the jobs stay pending instead and
+    the runner takes them one by one."""
+    if not jobs:
+        return
+    try:
+        async with conn.begin_nested():
+            outcomes = await apply_local_batch(conn, [{**j, "id": i} for i, j in enumerate(jobs)])
+    except Exception:
+        return
+    at = now()
+    for i, job in enumerate(jobs):
+        outcome = outcomes[i]
+        job.update(
+            status=outcome.status, result=outcome.result, attempts=1, started_at=at, finished_at=at
+        )
 
 
 def _job(
@@ -131,4 +148,9 @@ def _job(
         "due_at": due,
         "attempts": 0,
         "created_at": created,
+        # Filled in when the action runs inline (see _run_inline); every row of an
+        # executemany needs the same keys.
+        "result": None,
+        "started_at": None,
+        "finished_at": None,
     }

@@ -43,19 +43,27 @@ async def run_local(ctx: Context, holder: str, tuning: Tuning) -> int:
         jobs = await claim(
             conn, holder, local=True, limit=tuning.job_batch, lock_seconds=tuning.lock_seconds
         )
-        rows = []
-        for job in jobs:
-            outcome = _inactive(job)
-            if outcome is None:
-                try:
-                    # A savepoint per job: one broken action (a deleted list) fails alone.
-                    async with conn.begin_nested():
-                        outcome = await actions.apply_local(conn, job)
-                except Exception as e:
-                    outcome = Outcome("failed", f"{type(e).__name__}: {e}")
-            rows.append(_outcome_row(job, outcome))
+        live = [job for job in jobs if _inactive(job) is None]
+        outcomes = {job["id"]: o for job in jobs if (o := _inactive(job)) is not None}
+        try:
+            if live:
+                async with conn.begin_nested():
+                    outcomes.update(await actions.apply_local_batch(conn, live))
+        except Exception:
+            # Something in the batch broke (a lead deleted under us): redo it job by job,
+            # each in a savepoint, so only the broken job fails.
+            outcomes.update({job["id"]: await _one_local(conn, job) for job in live})
+        rows = [_outcome_row(job, outcomes[job["id"]]) for job in jobs]
         await finish_many(conn, rows)
     return len(jobs)
+
+
+async def _one_local(conn: Any, job: dict[str, Any]) -> Outcome:
+    try:
+        async with conn.begin_nested():
+            return await actions.apply_local(conn, job)
+    except Exception as e:
+        return Outcome("failed", f"{type(e).__name__}: {e}")
 
 
 async def run_remote_job(ctx: Context, job: dict[str, Any], tuning: Tuning) -> None:

@@ -87,8 +87,11 @@ def trigger_kind(ev: Event) -> str | None:
 
 def matches(trigger: CompiledTrigger, ev: Event) -> bool:
     """Does this event fire this trigger (before counting opens for `min_opens`)?"""
-    if trigger_kind(ev) != trigger.type:
-        return False
+    return trigger_kind(ev) == trigger.type and fits(trigger, ev)
+
+
+def fits(trigger: CompiledTrigger, ev: Event) -> bool:
+    """The trigger's filters (campaign, URL) for an event already of its kind."""
     if trigger.campaign_id is not None and ev.campaign_id != trigger.campaign_id:
         return False
     if trigger.url_contains is not None:
