@@ -94,7 +94,7 @@ async def consume_loop(
                 lease.valid_until = 0.0
             if due:
                 wake.set()
-            if read < tuning.batch:
+            if not read:  # caught up: look again shortly (any events: read on at once)
                 await _nap(stop, None, tuning.idle_poll)
     finally:
         with contextlib.suppress(Exception):
