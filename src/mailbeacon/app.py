@@ -23,6 +23,7 @@ from mailbeacon.api.limits import BodyLimit
 from mailbeacon.automation import run_forever as automation_stage
 from mailbeacon.crm.leads import ensure_referred_lead, set_lead_status
 from mailbeacon.delivery import send_forward_copy
+from mailbeacon.delivery.sender import run_forever as campaign_sender
 from mailbeacon.edge import ActionUnavailable, Friend, create_edge
 from mailbeacon.enrich.pipeline import run_forever as enrich_stage
 from mailbeacon.recorder import open_recorder
@@ -45,6 +46,7 @@ def stages() -> list[tuple[str, Stage]]:
         ("enrich", enrich_stage),
         ("rollups", rollups_stage),
         ("automation", automation_stage),
+        ("campaign-sends", campaign_sender),
     ]
 
 

@@ -69,15 +69,15 @@ async def send_campaign(
 ) -> dict[str, Any]:
     async with svc.db.connect() as conn:
         campaign = await crm_campaigns.get_campaign(conn, who.company_id, campaign_id)
-    if campaign["status"] != "draft":
-        raise ApiError(409, "conflict", f"campaign {campaign_id} is {campaign['status']} already")
     try:
         delivery.check_templates(campaign["subject"], campaign["html"], campaign["text"])
     except ValueError as e:
         raise ApiError(422, "invalid", f"template: {e}", "html") from None
-    # Sending runs in the background; progress is on the campaign (status, counts).
-    delivery.start_campaign_send(svc.db, svc.settings, svc.signer, who.company_id, campaign_id)
-    return {"id": campaign_id, "status": "sending"}
+    # The campaign sender stage picks it up (durably: a restart resumes the send);
+    # progress is on the campaign (status, sent/skipped/failed counts).
+    if not await delivery.queue_campaign(svc.db, who.company_id, campaign_id):
+        raise ApiError(409, "conflict", f"campaign {campaign_id} is {campaign['status']} already")
+    return {"id": campaign_id, "status": "queued"}
 
 
 @router.get("/{campaign_id}/report")

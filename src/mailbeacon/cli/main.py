@@ -6,6 +6,7 @@ import typer
 
 from mailbeacon.analytics.cli import report_app
 from mailbeacon.cli import demo
+from mailbeacon.cli.campaigns import campaign_app
 from mailbeacon.cli.common import DATABASE, JSON, database_url, emit, run_db
 from mailbeacon.crm.access import Plan, Role
 from mailbeacon.crm.companies import create_company
@@ -25,6 +26,7 @@ key_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(company_app, name="company")
 app.add_typer(user_app, name="user")
 app.add_typer(key_app, name="key")
+app.add_typer(campaign_app, name="campaign")
 app.add_typer(report_app, name="report")
 app.add_typer(enrich_app)
 app.add_typer(geo_app, name="geo")

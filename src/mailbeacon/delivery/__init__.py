@@ -22,6 +22,7 @@ from mailbeacon.delivery.messages import (
     create_message,
 )
 from mailbeacon.delivery.outbox import Outbox, start_outbox
+from mailbeacon.delivery.sender import queue_campaign, send_under_lease
 from mailbeacon.delivery.smtp import (
     DeliveryError,
     PermanentFailure,
@@ -44,8 +45,10 @@ __all__ = [
     "Transport",
     "check_templates",
     "create_message",
+    "queue_campaign",
     "send_campaign",
     "send_forward_copy",
+    "send_under_lease",
     "start_campaign_send",
     "start_outbox",
 ]

@@ -1,0 +1,83 @@
+"""`mailbeacon campaign send ID`: send a campaign in the foreground with a progress bar."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy import select
+
+from mailbeacon.cli.common import DATABASE, JSON, database_url, emit, run_db
+from mailbeacon.delivery import AlreadySent, CampaignProgress, queue_campaign, send_under_lease
+from mailbeacon.delivery.sender import LEASE, LEASE_SECONDS
+from mailbeacon.settings import from_env
+from mailbeacon.store import Database, stages
+from mailbeacon.store.schema import campaigns
+from mailbeacon.tokens import Signer
+
+campaign_app = typer.Typer(help="Campaigns.", no_args_is_help=True)
+
+
+@campaign_app.command("send")
+def send(
+    campaign_id: int = typer.Argument(..., help="the campaign's id"),
+    as_json: bool = JSON,
+    database: str | None = DATABASE,
+) -> None:
+    """Send (or resume) a campaign now, to every subscribed lead of its list."""
+    settings = from_env(database_url=database_url(database))
+
+    async def work(db: Database) -> CampaignProgress | None:
+        async with db.connect() as conn:
+            company_id = (
+                await conn.execute(
+                    select(campaigns.c.company_id).where(campaigns.c.id == campaign_id)
+                )
+            ).scalar()
+        if company_id is None:
+            typer.echo(f"error: campaign {campaign_id} does not exist (check ID)", err=True)
+            raise typer.Exit(1)
+        holder = stages.holder_id()
+        # A running server may be sending campaigns: wait our turn on the same lease,
+        # and only then queue it, so the server does not take this one.
+        while not await stages.acquire(db, LEASE, holder, LEASE_SECONDS):
+            await asyncio.sleep(0.5)
+        try:
+            await queue_campaign(db, company_id, campaign_id)
+            with Progress(
+                TextColumn("[bold]campaign {task.fields[cid]}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("sent {task.fields[sent]} skipped {task.fields[skipped]} "
+                           "failed {task.fields[failed]}"),
+                TimeElapsedColumn(),
+                disable=as_json,
+            ) as bar:  # fmt: skip
+                task = bar.add_task("send", total=None, cid=campaign_id, sent=0, skipped=0,
+                                    failed=0)  # fmt: skip
+
+                def show(p: CampaignProgress) -> None:
+                    bar.update(task, total=p.total, completed=p.processed, sent=p.sent,
+                               skipped=p.skipped, failed=p.failed)  # fmt: skip
+
+                try:
+                    return await send_under_lease(
+                        db, settings, Signer(settings.secret_keys), holder, company_id,
+                        campaign_id, show,
+                    )  # fmt: skip
+                except (AlreadySent, ValueError) as e:
+                    typer.echo(f"error: {e}", err=True)
+                    raise typer.Exit(1) from None
+        finally:
+            await stages.release(db, LEASE, holder)
+
+    p = run_db(settings.database_url, work)
+    if p is None:
+        typer.echo("error: another process took over the send; it resumes there", err=True)
+        raise typer.Exit(1)
+    emit(
+        {"id": campaign_id, "sent": p.sent, "skipped": p.skipped, "failed": p.failed},
+        as_json,
+        f"campaign {campaign_id}: {p.sent} sent, {p.skipped} skipped, {p.failed} failed",
+    )

@@ -1,0 +1,124 @@
+"""The campaign sender: a pipeline stage that sends queued campaigns, durably.
+
+`POST /api/v1/campaigns/{id}/send` only marks a campaign `queued` and answers 202. This
+stage, run under a lease by exactly one process of several, picks queued campaigns up,
+and also those left `sending` by a process that died: `send_campaign` passes over leads
+that already have this campaign's message, so a resumed send mails nobody twice. (A
+lead whose message row was committed but whose SMTP hand-off died with the process is
+not retried: at most once, never twice.) The CLI's `campaign send` takes the same lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import sqlalchemy as sa
+
+from mailbeacon.delivery.campaigns import AlreadySent, CampaignProgress, Progress, send_campaign
+from mailbeacon.settings import Settings
+from mailbeacon.store import Database, stages
+from mailbeacon.store.schema import campaigns
+from mailbeacon.tokens import Signer
+
+log = logging.getLogger("mailbeacon.delivery")
+LEASE = "campaign-sends"
+LEASE_SECONDS = 10.0
+POLL_SECONDS = 0.5
+
+
+async def queue_campaign(db: Database, company_id: int, campaign_id: int) -> bool:
+    """Mark a draft campaign for sending; False if it is not a draft any more."""
+    async with db.begin() as conn:
+        result = await conn.execute(
+            sa.update(campaigns)
+            .where(
+                campaigns.c.id == campaign_id,
+                campaigns.c.company_id == company_id,
+                campaigns.c.status == "draft",
+            )
+            .values(status="queued")
+        )
+    return result.rowcount == 1
+
+
+async def _pending(db: Database) -> list[tuple[int, int]]:
+    async with db.connect() as conn:
+        rows = await conn.execute(
+            sa.select(campaigns.c.company_id, campaigns.c.id)
+            .where(campaigns.c.status.in_(("queued", "sending")))
+            .order_by(campaigns.c.id)
+        )
+        return [(r.company_id, r.id) for r in rows]
+
+
+async def _keep_lease(db: Database, holder: str, lost: asyncio.Event) -> None:
+    while True:
+        await asyncio.sleep(LEASE_SECONDS / 3)
+        if not await stages.acquire(db, LEASE, holder, LEASE_SECONDS):
+            lost.set()
+            return
+
+
+async def send_under_lease(
+    db: Database,
+    settings: Settings,
+    signer: Signer,
+    holder: str,
+    company_id: int,
+    campaign_id: int,
+    progress: Progress | None = None,
+) -> CampaignProgress | None:
+    """Send one campaign while renewing the lease; stop if another process takes it."""
+    lost = asyncio.Event()
+    keeper = asyncio.create_task(_keep_lease(db, holder, lost))
+    send = asyncio.create_task(
+        send_campaign(db, settings, signer, company_id, campaign_id, progress)
+    )
+    try:
+        await asyncio.wait({send, asyncio.create_task(lost.wait())}, return_when="FIRST_COMPLETED")
+        if not send.done():
+            send.cancel()
+            log.warning("lost the campaign-sends lease; campaign %s resumes elsewhere", campaign_id)
+            return None
+        return send.result()
+    finally:
+        keeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await keeper
+
+
+async def _send_pending(
+    db: Database, settings: Settings, signer: Signer, holder: str, stop: asyncio.Event
+) -> None:
+    for company_id, campaign_id in await _pending(db):
+        if stop.is_set():
+            return
+        try:
+            await send_under_lease(db, settings, signer, holder, company_id, campaign_id)
+        except (AlreadySent, ValueError) as e:
+            log.error("campaign %s cannot be sent: %s", campaign_id, e)
+            await _mark(db, campaign_id, "failed")
+
+
+async def run_forever(db: Database, settings: Settings, stop: asyncio.Event) -> None:
+    signer = Signer(settings.secret_keys)
+    holder = stages.holder_id()
+    while not stop.is_set():
+        # Hold the lease only while there is something to send, so the CLI's
+        # `campaign send` can take it between campaigns.
+        if await _pending(db) and await stages.acquire(db, LEASE, holder, LEASE_SECONDS):
+            try:
+                await _send_pending(db, settings, signer, holder, stop)
+            finally:
+                await stages.release(db, LEASE, holder)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=POLL_SECONDS)
+
+
+async def _mark(db: Database, campaign_id: int, status: str) -> None:
+    async with db.begin() as conn:
+        await conn.execute(
+            sa.update(campaigns).where(campaigns.c.id == campaign_id).values(status=status)
+        )
