@@ -164,3 +164,28 @@ async def test_a_failing_webhook_is_retried_then_logged_as_failed(
     assert len(hooks.received) == 3
     job = w.runs(rule["id"])[0]["jobs"][0]
     assert job["status"] == "failed" and "gave up after 3 attempts" in job["result"]
+
+
+async def test_a_pricing_click_alerts_the_owner_and_forwards_fire_only_forwarded(
+    world: Stage, smtp: tuple[Mailbox, str]
+) -> None:
+    w, _ = world
+    box = smtp[0]
+    w.rule(
+        name="Pricing alert",
+        trigger={"type": "clicked", "url_contains": "pricing"},
+        actions=[{"type": "notify_owner", "note": "Call them today."}],
+    )
+    opened = w.rule(trigger={"type": "opened"}, actions=[{"type": "add_score", "points": 1}])
+    forwarded = w.rule(trigger={"type": "forwarded"}, actions=[{"type": "add_score", "points": 7}])
+    lead = await w.lead("fay@example.com")
+    message = await w.message(lead)
+    await w.event(message, lead, forwarded=True, client="Outlook")  # a colleague reads it
+    await w.event(message, lead, type="click", url="https://acme.test/pricing")
+    alert = (await eventually(lambda: box.to(w.owner_email), what="the owner's alert"))[0]
+    assert "Pricing alert" in alert["Subject"]
+    body = alert.get_payload(decode=True).decode()
+    assert "fay@example.com" in body and "https://acme.test/pricing" in body
+    assert "Call them today." in body
+    await eventually(lambda: w.score(lead) == 7, what="the forward to score")
+    assert w.runs(opened["id"]) == [] and len(w.runs(forwarded["id"])) == 1
