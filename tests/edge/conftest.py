@@ -200,6 +200,7 @@ def serve_edge(settings: Settings) -> Iterator[LiveEdge]:
         http="httptools",
         lifespan="on",
         access_log=False,
+        proxy_headers=False,  # as `serve`: only the edge decides whom to believe
         log_level="warning",
     )
     server = uvicorn.Server(config)

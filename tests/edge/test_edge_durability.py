@@ -95,12 +95,16 @@ async def test_kill_9_loses_no_answered_hit(seeded, db_url: str, port: int, work
     try:
         await wait_ready(base, proc)
         async with httpx.AsyncClient(base_url=base) as http:
-            after = await http.get(pixel, headers={"user-agent": "after-restart"})
+            # a forged X-Forwarded-For from an untrusted (loopback) peer is not believed
+            spoof = {"user-agent": "after-restart", "x-forwarded-for": "6.6.6.6"}
+            after = await http.get(pixel, headers=spoof)
         assert after.status_code == 200
     finally:
         kill_group(proc, signal.SIGTERM)
 
-    kept = {h["user_agent"] for h in await s.hits()}
+    rows = await s.hits()
+    kept = {h["user_agent"] for h in rows}
+    assert {h["ip"] for h in rows if h["user_agent"] == "after-restart"} == {"127.0.0.1"}
     lost = set(answered) - kept
     assert not lost, f"{len(lost)} answered hits lost, e.g. {sorted(lost)[:5]}"
     assert "after-restart" in kept

@@ -43,6 +43,9 @@ def serve(settings: Settings, host: str, port: int, workers: int, pipeline: bool
         lifespan="on",
         access_log=False,
         server_header=False,
+        # uvicorn would otherwise believe X-Forwarded-For from any loopback peer; the edge
+        # decides that itself, from MAILBEACON_TRUSTED_PROXIES only.
+        proxy_headers=False,
         log_level="warning",
         backlog=4096,
         timeout_graceful_shutdown=10,
