@@ -30,6 +30,7 @@ from mailbeacon.recorder import open_recorder
 from mailbeacon.settings import Settings, from_env
 from mailbeacon.store import Database
 from mailbeacon.store.links import LinkResolver
+from mailbeacon.store.retention import run_forever as retention_stage
 from mailbeacon.tokens import Token
 from mailbeacon.web import install as install_web
 
@@ -47,6 +48,7 @@ def stages() -> list[tuple[str, Stage]]:
         ("rollups", rollups_stage),
         ("automation", automation_stage),
         ("campaign-sends", campaign_sender),
+        ("retention", retention_stage),
     ]
 
 

@@ -56,8 +56,8 @@ companies = Table(
     Column("id", Integer, primary_key=True),
     Column("name", String(200), nullable=False),
     Column("plan", String(32), ForeignKey("plans.name"), nullable=False),
-    # Privacy settings, per company: keep only a /24 (/48) of readers' addresses, and
-    # delete raw hits after this many days (0 keeps them).
+    # Privacy, per company: events keep only a /24 (/48) of readers' addresses, and
+    # addresses are forgotten after this many days (0: MAILBEACON_HIT_RETENTION_DAYS).
     Column("anonymize_ip", Boolean, nullable=False, default=False),
     Column("hit_retention_days", Integer, nullable=False, default=0),
     Column("created_at", DateTime, nullable=False),
