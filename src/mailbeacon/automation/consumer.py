@@ -24,6 +24,7 @@ from mailbeacon.automation.triggers import (
     fits,
     trigger_kind,
 )
+from mailbeacon.store.render import iso
 from mailbeacon.store.schema import events
 from mailbeacon.store.schema_automation import automation_rules
 
@@ -78,8 +79,7 @@ class RuleCache:
 
 def event_payload(row: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(row)
-    # The API's format (naive UTC, milliseconds, Z); api is above us, so not imported.
-    out["at"] = out["at"].isoformat(timespec="milliseconds") + "Z"
+    out["at"] = iso(out["at"])
     out["inferred"], out["forwarded"] = bool(out["inferred"]), bool(out["forwarded"])
     return out
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mailbeacon.automation.consumer import engaged_opens
 from mailbeacon.automation.firing import CompiledRule, Firing, record
 from mailbeacon.store import now
+from mailbeacon.store.render import iso
 from mailbeacon.store.schema import events, leads, messages
 from mailbeacon.store.schema_automation import automation_rules
 
@@ -33,10 +34,6 @@ async def scan_deadlines(conn: AsyncConnection, grace: float) -> int:
         if row["trigger"].get("type") == "not_opened":
             due += await _scan_rule(conn, row, grace)
     return due
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat(timespec="milliseconds") + "Z"
 
 
 async def _scan_rule(conn: AsyncConnection, row: Any, grace: float) -> int:
@@ -78,8 +75,8 @@ async def _scan_rule(conn: AsyncConnection, row: Any, grace: float) -> int:
                 "message_id": m["id"],
                 "lead_id": m["lead_id"],
                 "campaign_id": m["campaign_id"],
-                "sent_at": _iso(m["sent_at"]),
-                "deadline_at": _iso(m["sent_at"] + within),
+                "sent_at": iso(m["sent_at"]),
+                "deadline_at": iso(m["sent_at"] + within),
             },
             m["sent_at"] + within,
         )

@@ -14,7 +14,7 @@ from mailbeacon.web.static_paths import STATIC
 
 
 def install(app: FastAPI) -> None:
-    from mailbeacon.web import outbox, pages
+    from mailbeacon.web import outbox, pages, rules
     from mailbeacon.web.auth import PageExit
 
     async def _exit(_: Request, e: Exception) -> Response:
@@ -24,4 +24,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(PageExit, _exit)
     app.include_router(pages.router)
     app.include_router(outbox.router)
+    app.include_router(rules.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

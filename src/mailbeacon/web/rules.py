@@ -1,0 +1,151 @@
+"""Dashboard pages for automation rules: the list with their last run, a form to
+create one, enable/disable, and a rule's last runs and webhook deliveries.
+
+The form takes the trigger in fields and the actions as JSON (the API's shape), and
+validates both with the same pydantic model as the API, so a page and a script can
+never disagree about what a rule is.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from mailbeacon.automation import rules as store
+from mailbeacon.automation.model import RuleIn, RulePatch
+from mailbeacon.crm.errors import CrmError, NotFound
+from mailbeacon.store.render import iso, jsonable
+from mailbeacon.web import session as sessions
+from mailbeacon.web.auth import PageExit, services, tracking_user
+from mailbeacon.web.pages import render
+
+router = APIRouter(include_in_schema=False)
+EXAMPLE_ACTIONS = '[{"type": "add_score", "points": 10}, {"type": "notify_owner"}]'
+TRIGGERS = ("opened", "clicked", "forwarded", "unsubscribed", "not_opened")
+
+
+def _csrf_ok(request: Request, session: Any, token: str) -> bool:
+    return sessions.csrf_ok(services(request).settings.secret_keys, session, token)
+
+
+@router.get("/rules", response_class=HTMLResponse)
+async def rules_page(request: Request) -> Response:
+    who, session = await tracking_user(request)
+    async with services(request).db.connect() as conn:
+        rules = [jsonable(r) for r in await store.list_rules(conn, who.company_id)]
+        last = await store.last_run_at(conn, who.company_id)
+    for rule in rules:
+        rule["last_run"] = iso(last.get(rule["id"]))
+    return render(request, "rules.html", who, session, rules=rules)
+
+
+@router.get("/rules/new", response_class=HTMLResponse)
+async def new_rule_page(request: Request) -> Response:
+    who, session = await tracking_user(request)
+    form = {"trigger_type": "opened", "actions": EXAMPLE_ACTIONS}
+    return render(request, "rule_new.html", who, session, form=form, triggers=TRIGGERS, error="")
+
+
+def _trigger(form: dict[str, str]) -> dict[str, Any]:
+    trigger: dict[str, Any] = {"type": form["trigger_type"]}
+    for name in ("campaign_id", "min_opens", "within_seconds"):
+        if form.get(name, "").strip():
+            trigger[name] = form[name].strip()
+    if form.get("url_contains", "").strip():
+        trigger["url_contains"] = form["url_contains"].strip()
+    return trigger
+
+
+@router.post("/rules/new", response_class=HTMLResponse)
+async def create_rule(
+    request: Request,
+    csrf: str = Form(""),
+    name: str = Form(""),
+    trigger_type: str = Form("opened"),
+    campaign_id: str = Form(""),
+    url_contains: str = Form(""),
+    min_opens: str = Form(""),
+    within_seconds: str = Form(""),
+    actions: str = Form(""),
+    repeat: str = Form(""),
+) -> Response:
+    who, session = await tracking_user(request)
+    if not _csrf_ok(request, session, csrf):
+        return Response("CSRF token missing or wrong", status_code=403)
+    form = {  # shown again, as typed, if the rule is refused
+        "name": name,
+        "trigger_type": trigger_type,
+        "campaign_id": campaign_id,
+        "url_contains": url_contains,
+        "min_opens": min_opens,
+        "within_seconds": within_seconds,
+        "actions": actions,
+        "repeat": repeat,
+    }
+    try:
+        body = RuleIn.model_validate(
+            {
+                "name": name,
+                "repeat": bool(repeat),
+                "trigger": _trigger(form),
+                "actions": json.loads(actions or "[]"),
+            }
+        )
+        async with services(request).db.begin() as conn:
+            rule = await store.create_rule(conn, who, body)
+    except json.JSONDecodeError as e:
+        error = f"actions: not valid JSON ({e.msg} at character {e.pos})"
+    except ValidationError as e:
+        first = e.errors()[0]
+        error = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+    except CrmError as e:
+        error = e.message
+    else:
+        return RedirectResponse(f"/rules/{rule['id']}", status_code=303)
+    return render(request, "rule_new.html", who, session, form=form, triggers=TRIGGERS, error=error)
+
+
+@router.post("/rules/{rule_id}/enabled")
+async def set_enabled(
+    request: Request,
+    rule_id: int,
+    csrf: str = Form(""),
+    enabled: str = Form(""),
+    back: str = Form("list"),
+) -> Response:
+    who, session = await tracking_user(request)
+    if not _csrf_ok(request, session, csrf):
+        return Response("CSRF token missing or wrong", status_code=403)
+    try:
+        async with services(request).db.begin() as conn:
+            patch = RulePatch(enabled=enabled == "1")
+            await store.update_rule(conn, who.company_id, rule_id, patch)
+    except NotFound:
+        raise PageExit(HTMLResponse("rule not found", status_code=404)) from None
+    return RedirectResponse(f"/rules/{rule_id}" if back == "rule" else "/rules", status_code=303)
+
+
+@router.get("/rules/{rule_id}", response_class=HTMLResponse)
+async def rule_page(request: Request, rule_id: int) -> Response:
+    who, session = await tracking_user(request)
+    try:
+        async with services(request).db.connect() as conn:
+            rule = jsonable(await store.get_rule(conn, who.company_id, rule_id))
+            runs = await store.list_runs(conn, who.company_id, rule_id, 50)
+            deliveries = await store.list_deliveries(conn, who.company_id, rule_id, 50)
+    except NotFound:
+        raise PageExit(HTMLResponse("rule not found", status_code=404)) from None
+    return render(
+        request,
+        "rule.html",
+        who,
+        session,
+        rule=rule,
+        runs=[{**jsonable(r), "jobs": [jsonable(j) for j in r["jobs"]]} for r in runs],
+        deliveries=[jsonable(d) for d in deliveries],
+        pretty=lambda v: json.dumps(v, indent=2),
+    )
