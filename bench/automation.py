@@ -224,15 +224,15 @@ async def wait_drained(db: Database, last_id: int) -> float:
         await asyncio.sleep(0.02)
 
 
-async def delays(db: Database, committed: dict[int, dt.datetime]) -> list[float]:
-    """Per job: action start - its event's commit (the batch holding the event)."""
+async def delays(db: Database, committed: dict[int, dt.datetime], after: int) -> list[float]:
+    """Per job of this run's events: action start - its event's commit (its batch's)."""
     bounds = sorted(committed)
     async with db.connect() as conn:
         rows = (
             await conn.execute(
                 select(automation_runs.c.event_id, automation_jobs.c.started_at)
                 .join(automation_jobs, automation_jobs.c.run_id == automation_runs.c.id)
-                .where(automation_runs.c.event_id.is_not(None))
+                .where(automation_runs.c.event_id > after)
             )
         ).all()
     out = []
@@ -254,6 +254,8 @@ async def main() -> None:
     company, targets = await seed(setup)
     await setup.dispose()
     stage_db, producer_db = Database(url), Database(url)
+    async with producer_db.connect() as conn:
+        first = (await conn.execute(select(func.max(events.c.id)))).scalar() or 0
     stop = asyncio.Event()
     stage = asyncio.create_task(run_forever(stage_db, Settings(database_url=url), stop))
     await asyncio.sleep(0.5)  # let the stage take its leases
@@ -266,9 +268,16 @@ async def main() -> None:
     t2 = await wait_drained(producer_db, max(committed))
     stop.set()
     await stage
-    d = sorted(await delays(producer_db, committed))
+    d = sorted(await delays(producer_db, committed, first))
     async with producer_db.connect() as conn:
-        jobs = (await conn.execute(select(func.count()).select_from(automation_jobs))).scalar()
+        jobs = (
+            await conn.execute(
+                select(func.count())
+                .select_from(automation_jobs)
+                .join(automation_runs, automation_runs.c.id == automation_jobs.c.run_id)
+                .where(automation_runs.c.event_id > first)
+            )
+        ).scalar()
     print(f"database          {url.split(':')[0]}")
     print(f"events            {args.events} through 100 rules ({jobs} actions run)")
     print(f"produced in       {t1 - t0:.2f} s")

@@ -8,6 +8,7 @@ during a long pause), this batch rolls back instead of firing a second time.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -109,7 +110,7 @@ async def consume_batch(conn: AsyncConnection, cache: RuleCache, limit: int) -> 
         rules = cache.candidates(ev, kind) if kind is not None else ()
         if not rules:
             continue
-        payload = event_payload(row)  # one per event, shared by the rules it fires
+        payload = json.dumps(event_payload(row))  # once per event, whatever it fires
         for rule in rules:
             if rule.trigger.min_opens > 1 and not await _enough_opens(conn, rule, ev):
                 continue

@@ -11,6 +11,7 @@ watermark, all in one transaction.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from sqlalchemy import and_, or_, select, update
@@ -70,14 +71,16 @@ async def _scan_rule(conn: AsyncConnection, row: Any, grace: float) -> int:
             m["lead_id"],
             f"message:{m['id']}",
             None,
-            {
-                "type": "not_opened",
-                "message_id": m["id"],
-                "lead_id": m["lead_id"],
-                "campaign_id": m["campaign_id"],
-                "sent_at": iso(m["sent_at"]),
-                "deadline_at": iso(m["sent_at"] + within),
-            },
+            json.dumps(
+                {
+                    "type": "not_opened",
+                    "message_id": m["id"],
+                    "lead_id": m["lead_id"],
+                    "campaign_id": m["campaign_id"],
+                    "sent_at": iso(m["sent_at"]),
+                    "deadline_at": iso(m["sent_at"] + within),
+                }
+            ),
             m["sent_at"] + within,
         )
         for m in sent

@@ -9,6 +9,7 @@ per (rule, lead, key) in the database.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +33,7 @@ class CompiledRule:
     repeat: bool
     trigger: CompiledTrigger
     actions: tuple[Mapping[str, Any], ...]
+    action_texts: tuple[str, ...]  # the actions as stored on their jobs
 
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> CompiledRule:
@@ -42,6 +44,7 @@ class CompiledRule:
             repeat=bool(row["repeat"]),
             trigger=CompiledTrigger.of(row["trigger"]),
             actions=tuple(row["actions"]),
+            action_texts=tuple(json.dumps(a) for a in row["actions"]),
         )
 
 
@@ -53,7 +56,7 @@ class Firing:
     lead_id: int
     trigger_key: str
     event_id: int | None
-    payload: dict[str, Any]  # what the webhook and the run log show as the event
+    payload: str  # JSON: what the webhook and the run log show as the event
     at: dt.datetime  # delays count from here
 
     @property
@@ -96,10 +99,10 @@ async def record(conn: AsyncConnection, firings: Iterable[Firing]) -> int:
         select(runs.id, runs.rule_id, runs.lead_id, runs.key).where(runs.id > before)
     )
     jobs = [
-        _job(fresh[key], run_id, i, action, created)
+        _job(fresh[key], run_id, i, created)
         for run_id, *k in made
         if (key := (k[0], k[1], k[2])) in fresh
-        for i, action in enumerate(fresh[key].rule.actions)
+        for i in range(len(fresh[key].rule.actions))
     ]
     await _run_inline(
         conn, [j for j in jobs if j["kind"] in LOCAL_ACTIONS and j["due_at"] <= created]
@@ -118,7 +121,10 @@ async def _run_inline(conn: AsyncConnection, jobs: list[dict[str, Any]]) -> None
         return
     try:
         async with conn.begin_nested():
-            outcomes = await apply_local_batch(conn, [{**j, "id": i} for i, j in enumerate(jobs)])
+            outcomes = await apply_local_batch(
+                conn,
+                [{**j, "id": i, "action": json.loads(j["action"])} for i, j in enumerate(jobs)],
+            )
     except Exception:
         return
     at = now()
@@ -129,9 +135,8 @@ async def _run_inline(conn: AsyncConnection, jobs: list[dict[str, Any]]) -> None
         )
 
 
-def _job(
-    f: Firing, run_id: int, index: int, action: Mapping[str, Any], created: dt.datetime
-) -> dict[str, Any]:
+def _job(f: Firing, run_id: int, index: int, created: dt.datetime) -> dict[str, Any]:
+    action = f.rule.actions[index]
     delay = int(action.get("delay_seconds") or 0)
     # Delays count from the event, not from when we read it: a lagging pipeline does
     # not postpone follow-ups further. Never due before the job exists.
@@ -143,7 +148,7 @@ def _job(
         "company_id": f.rule.company_id,
         "lead_id": f.lead_id,
         "kind": action["type"],
-        "action": dict(action),
+        "action": f.rule.action_texts[index],
         "status": "pending",
         "due_at": due,
         "attempts": 0,

@@ -14,6 +14,7 @@ that expires; a runner killed mid-job leaves it to be reclaimed when the lock la
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, update
@@ -81,6 +82,7 @@ async def claim(
     for r in rows:
         if r["id"] in mine:
             job = dict(r)
+            job["action"], job["trigger"] = json.loads(r["action"]), json.loads(r["trigger"])
             job["recovered"] = r["status"] == "running"  # its last runner died mid-job
             job["attempts"] += 1
             job["started_at"] = at

@@ -8,6 +8,7 @@ next batch without polling the rules themselves.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select, update
@@ -196,6 +197,7 @@ async def list_runs(
     for job in jobs.mappings():
         by_run.setdefault(job["run_id"], []).append(dict(job))
     for run in runs:
+        run["trigger"] = json.loads(run["trigger"])
         run["jobs"] = by_run.get(run["id"], [])
     return runs
 

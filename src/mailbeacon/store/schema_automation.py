@@ -55,7 +55,9 @@ automation_runs = Table(
     Column("lead_id", Integer, nullable=False),
     Column("key", String(64), nullable=False),
     Column("event_id", BigId, nullable=True),
-    Column("trigger", JSON, nullable=False),  # the event (or deadline) that fired it
+    # The event (or deadline) that fired it, as JSON text: serialised once per event
+    # and shared by the rules it fires, where a JSON column would encode every row.
+    Column("trigger", Text, nullable=False),
     Column("created_at", DateTime, nullable=False),
     UniqueConstraint("rule_id", "lead_id", "key", name="uq_automation_runs_rule_lead_key"),
     Index("ix_automation_runs_rule_id", "rule_id", "id"),
@@ -71,7 +73,8 @@ automation_jobs = Table(
     Column("company_id", Integer, nullable=False),
     Column("lead_id", Integer, nullable=False),
     Column("kind", String(32), nullable=False),
-    Column("action", JSON, nullable=False),  # the action as it was when the rule fired
+    # The action as it was when the rule fired, as JSON text (serialised once per rule).
+    Column("action", Text, nullable=False),
     # pending -> running -> done | failed | skipped | cancelled
     Column("status", String(12), nullable=False, default="pending"),
     Column("due_at", DateTime, nullable=False),
