@@ -98,21 +98,26 @@ async def record(conn: AsyncConnection, firings: Iterable[Firing]) -> int:
     made = await conn.execute(
         select(runs.id, runs.rule_id, runs.lead_id, runs.key).where(runs.id > before)
     )
-    jobs = [
-        _job(fresh[key], run_id, i, created)
-        for run_id, *k in made
-        if (key := (k[0], k[1], k[2])) in fresh
-        for i in range(len(fresh[key].rule.actions))
-    ]
-    await _run_inline(
-        conn, [j for j in jobs if j["kind"] in LOCAL_ACTIONS and j["due_at"] <= created]
-    )
+    jobs: list[dict[str, Any]] = []
+    inline: list[tuple[dict[str, Any], Mapping[str, Any]]] = []  # (job, its parsed action)
+    for run_id, rule_id, lead_id, key in made:
+        firing = fresh.get((rule_id, lead_id, key))
+        if firing is None:  # not ours: another process's run committed meanwhile
+            continue
+        for i, action in enumerate(firing.rule.actions):
+            job = _job(firing, run_id, i, created)
+            jobs.append(job)
+            if job["kind"] in LOCAL_ACTIONS and job["due_at"] <= created:
+                inline.append((job, action))
+    await _run_inline(conn, inline)
     if jobs:
         await conn.execute(insert(automation_jobs), jobs)
     return sum(1 for j in jobs if j["status"] == "pending" and j["due_at"] <= created)
 
 
-async def _run_inline(conn: AsyncConnection, jobs: list[dict[str, Any]]) -> None:
+async def _run_inline(
+    conn: AsyncConnection, jobs: list[tuple[dict[str, Any], Mapping[str, Any]]]
+) -> None:
     """Run immediate local actions (score, lists) in this transaction and write their
     jobs as done: exactly once, committed with the cursor, no wait for the runner.
     If the batch fails (a list deleted meanwhile), the jobs stay pending instead and
@@ -122,13 +127,12 @@ async def _run_inline(conn: AsyncConnection, jobs: list[dict[str, Any]]) -> None
     try:
         async with conn.begin_nested():
             outcomes = await apply_local_batch(
-                conn,
-                [{**j, "id": i, "action": json.loads(j["action"])} for i, j in enumerate(jobs)],
+                conn, [{**job, "id": i, "action": action} for i, (job, action) in enumerate(jobs)]
             )
     except Exception:
         return
     at = now()
-    for i, job in enumerate(jobs):
+    for i, (job, _) in enumerate(jobs):
         outcome = outcomes[i]
         job.update(
             status=outcome.status, result=outcome.result, attempts=1, started_at=at, finished_at=at
