@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import MAILBEACON, Live, Mailbox
+from live_server import MAILBEACON, Live, Mailbox
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import CHROMIUM, CHROMIUM_ARGS, Live, Mailbox
+from live_server import CHROMIUM, CHROMIUM_ARGS, Live, Mailbox
 from sqlalchemy import update
 
 from mailbeacon.store import Database, now

@@ -15,6 +15,7 @@ import socket
 import typer
 
 from mailbeacon.cli.common import DATABASE, database_url
+from mailbeacon.cli.serving import serve_all
 from mailbeacon.crm.campaigns import create_campaign
 from mailbeacon.crm.companies import create_company, find_company_by_name
 from mailbeacon.crm.leads import create_lead
@@ -87,8 +88,6 @@ def run(
     smtp_port: int = typer.Option(8025, help="port of the local SMTP outbox"),
     database: str | None = DATABASE,
 ) -> None:
-    from mailbeacon.edge.server import serve
-
     settings = from_env(database_url=database_url(database))
     settings = settings.with_(smtp_url=f"smtp://127.0.0.1:{smtp_port}")
     outbox = None
@@ -106,7 +105,7 @@ def run(
     typer.echo(f"Dashboard: {settings.base_url}/login")
     try:
         os.environ["MAILBEACON_SMTP_URL"] = settings.smtp_url
-        serve(settings, host, port, 1)
+        serve_all(settings, host, port, 1, pipeline=True)
     finally:
         if outbox is not None:
             outbox.stop()

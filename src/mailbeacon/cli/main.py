@@ -5,9 +5,11 @@ from __future__ import annotations
 import typer
 
 from mailbeacon.analytics.cli import report_app
+from mailbeacon.app import run_pipeline
 from mailbeacon.cli import demo
 from mailbeacon.cli.campaigns import campaign_app
 from mailbeacon.cli.common import DATABASE, JSON, database_url, emit, run_db
+from mailbeacon.cli.serving import serve_all
 from mailbeacon.crm.access import Plan, Role
 from mailbeacon.crm.companies import create_company
 from mailbeacon.crm.users import create_api_key, create_user, revoke_api_key
@@ -44,15 +46,26 @@ def migrate(database: str | None = DATABASE) -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8000, help="port to listen on"),
-    workers: int = typer.Option(1, min=1, max=64, help="worker processes"),
+    workers: int = typer.Option(1, min=1, max=64, help="HTTP worker processes"),
+    pipeline: bool = typer.Option(
+        True,
+        help="also run the pipeline (enrich, rollups, automation, sends) in a process "
+        "of its own; --no-pipeline when `mailbeacon pipeline` runs elsewhere",
+    ),
     database: str | None = DATABASE,
 ) -> None:
     """Migrate if needed, then serve the tracking edge, the API and the dashboard."""
-    from mailbeacon.edge.server import serve as run_server
-
     settings = from_env(database_url=database_url(database))
     upgrade_sync(settings.database_url)
-    run_server(settings, host, port, workers)
+    serve_all(settings, host, port, workers, pipeline=pipeline)
+
+
+@app.command("pipeline")
+def pipeline_command(database: str | None = DATABASE) -> None:
+    """Run only the pipeline stages (for servers started with `serve --no-pipeline`)."""
+    settings = from_env(database_url=database_url(database))
+    upgrade_sync(settings.database_url)
+    run_pipeline(settings)
 
 
 @company_app.command("create")

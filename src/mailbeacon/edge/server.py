@@ -11,29 +11,19 @@ import argparse
 import os
 
 import uvicorn
-from starlette.types import ASGIApp
 
 from mailbeacon.settings import Settings, from_env
 
 FACTORY = "mailbeacon.app:app_from_env"
-HTTP_ONLY_FACTORY = "mailbeacon.edge.server:app_without_pipeline"
 
 
-def app_without_pipeline() -> ASGIApp:
-    """A worker that serves HTTP only: the pipeline stages (enrich, rollups, automation)
-    run elsewhere. Sharing the event loop with them costs the edge most of its speed
-    (see bench/edge.py), so a busy edge should run this way."""
-    from mailbeacon.app import create_app  # the composition root, imported by the worker
-
-    return create_app(from_env(), run_stages=False)
-
-
-def serve(settings: Settings, host: str, port: int, workers: int, pipeline: bool = True) -> None:
-    """Run `workers` processes; with `pipeline=False` they run no background stages."""
+def serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    """Run `workers` HTTP processes (edge, API, dashboard); they run no pipeline stages:
+    `mailbeacon serve` starts those in a process of their own."""
     # Worker processes read settings from the environment; carry the CLI's choices there.
     os.environ["MAILBEACON_DATABASE_URL"] = settings.database_url
     uvicorn.run(
-        FACTORY if pipeline else HTTP_ONLY_FACTORY,
+        FACTORY,
         factory=True,
         host=host,
         port=port,
@@ -53,14 +43,13 @@ def serve(settings: Settings, host: str, port: int, workers: int, pipeline: bool
 
 
 def main() -> None:
-    """`python -m mailbeacon.edge.server`: the same server without the CLI (tests, bench)."""
+    """`python -m mailbeacon.edge.server`: the HTTP workers alone, no pipeline (bench)."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--no-pipeline", action="store_true", help="run no background stages")
     args = parser.parse_args()
-    serve(from_env(), args.host, args.port, args.workers, pipeline=not args.no_pipeline)
+    serve(from_env(), args.host, args.port, args.workers)
 
 
 if __name__ == "__main__":
