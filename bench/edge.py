@@ -4,9 +4,9 @@
     .venv/bin/python bench/edge.py --workers 2 --duration 10 --database postgresql://...
 
 Both servers get the same load on loopback (wrk: 2 threads, 64 connections, a valid
-pixel token) one after the other. mailbeacon runs twice per round: `http-only` (workers
-without the background stages, `serve(..., pipeline=False)`) and `with-pipeline` (each
-worker also runs enrich/rollups/automation on its event loop, as `serve` does today).
+pixel token) one after the other. mailbeacon runs twice per round: `http-only`
+(`mailbeacon serve --no-pipeline`: the HTTP workers alone) and `with-pipeline` (plain
+`mailbeacon serve`: the pipeline process enriches the hits on the same 2 cores).
 Printed: req/s of each and their ratio, p50/p99
 latency, the machine, and whether every answered hit is in `hits` (rows recorded for
 the benchmark's message >= wrk's 2xx answers: a 200 promises a committed hit). Other
@@ -116,8 +116,9 @@ def wait_ready(port: int, timeout: float = 60) -> None:
 @contextlib.contextmanager
 def mailbeacon_serve(database: str, workers: int, port: int, pipeline: bool) -> Iterator[None]:
     env = {**os.environ, "MAILBEACON_DATABASE_URL": database, "MAILBEACON_SECRET_KEYS": KEYS}
-    cmd = [sys.executable, "-m", "mailbeacon.edge.server", "--port", str(port)]
-    cmd += ["--workers", str(workers), *([] if pipeline else ["--no-pipeline"])]
+    mailbeacon = str(Path(sys.executable).parent / "mailbeacon")
+    cmd = [mailbeacon, "serve", "--port", str(port), "--workers", str(workers)]
+    cmd += [] if pipeline else ["--no-pipeline"]
     # its own session, so the workers it forks are stopped with it
     proc = subprocess.Popen(cmd, env=env, start_new_session=True)
     try:
