@@ -137,8 +137,9 @@ async def update_rule(
     if patch.actions is not None:
         changes["actions"] = dump_actions(patch.actions)
         _keep_secrets(current["actions"], changes["actions"])
-    if None in (changes.get("name", ""), changes.get("enabled", 0), changes.get("repeat", 0)):
-        raise Invalid("name, enabled and repeat cannot be null", field="body")
+    for name in ("name", "enabled", "repeat"):
+        if name in changes and changes[name] is None:  # PATCH {"enabled": null}
+            raise Invalid(f"{name} cannot be null", field=name)
     await _check_refs(conn, company_id, {**current, **changes})
     await conn.execute(
         update(automation_rules)
