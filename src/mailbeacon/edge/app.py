@@ -4,13 +4,13 @@ The pixel and the click are the hot path, readable top to bottom: verify the sig
 token (no database), build the hit, await its group commit, send a pre-built answer.
 A click reads its destination from the message's stored links (cached), never from the
 request. If the hits database is down, a pixel still gets its image, with status 503
-(a 200 promises a committed hit), and a click still redirects: a reader's link must
-work even when we cannot count it.
+(a 200 promises a committed hit), and a click gets a 503 page that forwards the reader
+to the link at once (a 302 also promises a committed hit): a reader's link must work
+even when we cannot count it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from urllib.parse import quote
 
@@ -117,13 +117,18 @@ class Edge:
         if token is None or link is None or not link.url.startswith(("http://", "https://")):
             await html(send, 404, pages.NOT_FOUND)
             return
-        # If this fails, redirect anyway: the reader's link beats our count (module doc).
-        with contextlib.suppress(RecorderUnavailable):
+        location = quote(link.url, safe=URL_SAFE)
+        try:
             await self.recorder.record(self.make_hit(scope, token, "click", token.link_index))
+        except RecorderUnavailable:
+            # A 302 promises a committed hit (CONTRACT), so none is sent; the reader still
+            # gets where the email said, through a page that forwards at once.
+            await html(send, 503, pages.continue_to(location), [(b"retry-after", b"5")])
+            return
         if link.kind == "honeypot":  # invisible link only machines follow: no redirect
             await html(send, 200, pages.EMPTY_PAGE)
             return
-        await redirect(send, quote(link.url, safe=URL_SAFE).encode("ascii"))
+        await redirect(send, location.encode("ascii"))
 
     async def form(self, scope: Scope, receive: Receive, send: Send, route: str, text: str) -> None:
         if scope["method"] not in FORM_METHODS:

@@ -35,6 +35,17 @@ FORWARD_LIMIT = page(
 )
 
 
+def continue_to(location: str) -> bytes:
+    """Where a click goes when it cannot be counted: on at once, without a 302."""
+    url = escape(location, quote=True)
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        f'<meta http-equiv=refresh content="0;url={url}"><meta name=robots content=noindex>'
+        f'<title>Continue</title></head><body><p><a href="{url}">Continue</a></p>'
+        "</body></html>"
+    ).encode()
+
+
 def confirm_unsubscribe(nonce: str) -> bytes:
     return page(
         "Unsubscribe",
