@@ -208,8 +208,10 @@ def produce_in_process(
     return asyncio.run(run())
 
 
-async def wait_drained(db: Database, last_id: int) -> float:
+async def wait_drained(db: Database, last_id: int, stage: asyncio.Task[None]) -> float:
     while True:
+        if stage.done():  # the stage died: say why instead of waiting forever
+            stage.result()
         async with db.connect() as conn:
             pos = (
                 await conn.execute(select(cursors.c.position).where(cursors.c.name == "automation"))
@@ -265,7 +267,7 @@ async def main() -> None:
         future = pool.submit(produce_in_process, url, company, targets, args.events, args.rate)
         committed = await asyncio.wrap_future(future)
     t1 = time.perf_counter()
-    t2 = await wait_drained(producer_db, max(committed))
+    t2 = await wait_drained(producer_db, max(committed), stage)
     stop.set()
     await stage
     d = sorted(await delays(producer_db, committed, first))

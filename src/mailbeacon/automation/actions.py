@@ -75,12 +75,7 @@ async def apply_local_batch(
         by_kind.setdefault(job["kind"], []).append(job)
     scores = by_kind.pop("add_score", [])
     if scores:
-        await conn.execute(
-            update(leads)
-            .where(leads.c.id == bindparam("b_lead"), leads.c.company_id == bindparam("b_co"))
-            .values(score=leads.c.score + bindparam("b_points")),
-            [_params(j, b_points=int(j["action"]["points"])) for j in scores],
-        )
+        await _add_scores(conn, scores)
         out.update({j["id"]: Outcome("done", f"score {j['action']['points']:+d}") for j in scores})
     listed = by_kind.pop("add_to_list", []) + by_kind.pop("remove_from_list", [])
     if listed:
@@ -88,6 +83,20 @@ async def apply_local_batch(
     for job in (j for rest in by_kind.values() for j in rest):
         out[job["id"]] = await apply_local(conn, job)
     return out
+
+
+async def _add_scores(conn: AsyncConnection, jobs: list[dict[str, Any]]) -> None:
+    """One UPDATE per lead, however many rules scored it in this batch."""
+    points: dict[tuple[int, int], int] = {}
+    for j in jobs:
+        key = (j["lead_id"], j["company_id"])
+        points[key] = points.get(key, 0) + int(j["action"]["points"])
+    await conn.execute(
+        update(leads)
+        .where(leads.c.id == bindparam("b_lead"), leads.c.company_id == bindparam("b_co"))
+        .values(score=leads.c.score + bindparam("b_points")),
+        [{"b_lead": lead, "b_co": co, "b_points": p} for (lead, co), p in points.items()],
+    )
 
 
 def _params(job: dict[str, Any], **more: Any) -> dict[str, Any]:
