@@ -17,7 +17,8 @@ class Tuning:
     idle_poll: float = 0.05  # seconds between looks for new events/jobs when idle
     lease_ttl: float = 10.0  # a stopped process's lease lapses after this
     job_batch: int = 500  # local jobs per transaction
-    remote_concurrency: int = 32  # emails/webhooks in flight per process
+    # Emails/webhooks in flight per process; each holds a pooled connection at times.
+    remote_concurrency: int = 8
     lock_seconds: float = 120.0  # a remote job's claim; a dead runner's job is retaken after
     webhook_attempts: int = 5
     webhook_backoff: float = 2.0  # seconds before the 2nd attempt; doubles each time
