@@ -11,13 +11,19 @@ every row of the three rollup tables is compared.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import random
 from typing import Any
 
 from sqlalchemy import insert, select
+from typer.testing import CliRunner
 
 from mailbeacon.analytics import bulk, rollups
+from mailbeacon.analytics.cli import report_app
+from mailbeacon.analytics.naive import naive_report
+from mailbeacon.analytics.report import campaign_report
+from mailbeacon.analytics.sample import known_mix
 from mailbeacon.crm.companies import create_company
 from mailbeacon.store import Database, now
 from mailbeacon.store.schema import campaigns, cursors, events, leads, messages
@@ -176,3 +182,24 @@ async def test_bulk_build_equals_the_incremental_rows(db: Database) -> None:
     carried_on = await _snapshot(db)
     await bulk.rebuild_bulk(db)
     _assert_same(carried_on, await _snapshot(db))
+
+
+async def test_rebuild_rollups_command_uses_the_bulk_build(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    try:
+        async with db.begin() as conn:
+            world = await known_mix(conn)
+        runner = CliRunner()
+        for extra in ([], ["--replay"]):
+            result = await asyncio.to_thread(
+                runner.invoke, report_app, ["rebuild-rollups", "--database", sqlite_url, *extra]
+            )
+            assert result.exit_code == 0, result.output
+            assert "rolled up 19 events" in result.output
+            async with db.connect() as conn:
+                report = await campaign_report(conn, world.company_id, world.campaign_id)
+                naive = await naive_report(conn, world.company_id, world.campaign_id)
+            report.pop("name"), report.pop("sent_at")
+            assert report == naive and report["human_opens_unique"] == 5
+    finally:
+        await db.dispose()

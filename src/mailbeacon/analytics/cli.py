@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from mailbeacon.analytics import rollups
+from mailbeacon.analytics import bulk, rollups
 from mailbeacon.analytics.report import campaign_report
 from mailbeacon.settings import DEFAULT_DATABASE_URL
 from mailbeacon.store import Database
@@ -117,13 +117,21 @@ def campaign(
 
 
 @report_app.command("rebuild-rollups")
-def rebuild_rollups(database: str | None = DATABASE) -> None:
-    """Recount every report from the events (after `enrich --rebuild`)."""
+def rebuild_rollups(
+    database: str | None = DATABASE,
+    replay: bool = typer.Option(
+        False, "--replay", help="Replay events through the pipeline's path (slow)."
+    ),
+) -> None:
+    """Recount every report from the events (after `enrich --rebuild`): GROUP BY in the
+    database, in one transaction (on SQLite, writers wait for it)."""
 
     async def run() -> int:
         db = Database.unpooled(_url(database))
         try:
-            return await rollups.rebuild(db, limit=5000)
+            if replay:
+                return await rollups.rebuild(db, limit=5000)
+            return await bulk.rebuild_bulk(db)
         finally:
             await db.dispose()
 
