@@ -44,7 +44,9 @@ def _keys(raw: str) -> tuple[tuple[str, bytes], ...]:
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     base_url: str = "http://127.0.0.1:8000"
-    secret_keys: tuple[tuple[str, bytes], ...] = field(default_factory=lambda: _keys(DEV_SECRET_KEYS))
+    secret_keys: tuple[tuple[str, bytes], ...] = field(
+        default_factory=lambda: _keys(DEV_SECRET_KEYS)
+    )
     smtp_url: str = "smtp://127.0.0.1:8025"
     smtp_username: str | None = None
     smtp_password: str | None = None
