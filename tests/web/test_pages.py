@@ -83,14 +83,23 @@ async def test_the_outbox_lists_and_shows_a_mail_in_a_sandbox(
 ) -> None:
     folder = site.settings.var_dir / "outbox"
     folder.mkdir(parents=True)
-    (folder / "20240304T090000-abc.eml").write_bytes(
-        b"Subject: Hello there\r\nTo: l1@lead.example\r\nDate: Mon, 4 Mar 2024 09:00:00 +0000\r\n"
-        b"MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
-        b'<p>Hi</p><img src="http://127.0.0.1:8000/o/x.gif">'
-    )
+    lead = f"l1.{site.world.company_id}@lead.example"
+    for name, to, subject in [
+        ("20240304T090000-abc.eml", lead, "Hello there"),
+        ("20240304T090001-def.eml", "someone@other-company.example", "Not yours"),
+    ]:
+        (folder / name).write_bytes(
+            f"Subject: {subject}\r\nTo: {to}\r\nDate: Mon, 4 Mar 2024 09:00:00 +0000\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+            '<p>Hi</p><img src="http://127.0.0.1:8000/o/x.gif">'.encode()
+        )
     await login(client, site.email("marketing_manager"))
     listing = (await client.get("/outbox")).text
-    assert "Hello there" in listing and "l1@lead.example" in listing
+    assert "Hello there" in listing and lead in listing
+    # One server's outbox holds every company's mail; each sees only its own.
+    assert "Not yours" not in listing
+    assert (await client.get("/outbox/20240304T090001-def.eml")).status_code == 404
+    assert (await client.get("/outbox/20240304T090001-def.eml/html")).status_code == 404
     view = (await client.get("/outbox/20240304T090000-abc.eml")).text
     assert '<iframe class="mail" sandbox src="/outbox/20240304T090000-abc.eml/html"' in view
     html = await client.get("/outbox/20240304T090000-abc.eml/html")

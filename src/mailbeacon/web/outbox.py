@@ -11,12 +11,16 @@ import re
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy import select, union
 
+from mailbeacon.crm.users import Principal
+from mailbeacon.store.schema import leads, users
 from mailbeacon.web.auth import page_user, services
 from mailbeacon.web.pages import render
 
@@ -45,28 +49,47 @@ def _summary(path: Path) -> dict[str, Any]:
     }
 
 
-def _find(request: Request, name: str) -> Path | None:
-    # The name must be a plain file name in the outbox: no path tricks.
+async def _company_addresses(request: Request, who: Principal) -> set[str]:
+    """The addresses of the viewer's company: its leads (friends included) and users."""
+    async with services(request).db.connect() as conn:
+        rows = await conn.execute(
+            union(
+                select(leads.c.email).where(leads.c.company_id == who.company_id),
+                select(users.c.email).where(users.c.company_id == who.company_id),
+            )
+        )
+        return {email.lower() for (email,) in rows}
+
+
+def _recipient(mail: EmailMessage) -> str:
+    return parseaddr(str(mail.get("To", "")))[1].lower()
+
+
+async def _find(request: Request, who: Principal, name: str) -> Path | None:
+    # The name must be a plain file name in the outbox: no path tricks. One server's
+    # outbox holds every company's mail: a mail is shown only to the company it went to.
     if not NAME.match(name):
         return None
     path = outbox_dir(request) / name
-    return path if path.is_file() else None
+    if not path.is_file() or _recipient(_parse(path)) not in await _company_addresses(request, who):
+        return None
+    return path
 
 
 @router.get("/outbox", response_class=HTMLResponse)
 async def outbox_page(request: Request) -> Response:
     who, session = await page_user(request)
     folder = outbox_dir(request)
-    files = sorted(folder.glob("*.eml"), reverse=True)[:200] if folder.is_dir() else []
-    return render(
-        request, "outbox.html", who, session, mails=[_summary(p) for p in files], folder=folder
-    )
+    files = sorted(folder.glob("*.eml"), reverse=True)[:1000] if folder.is_dir() else []
+    ours = await _company_addresses(request, who)
+    mails = [m for m in map(_summary, files) if parseaddr(m["to"])[1].lower() in ours][:200]
+    return render(request, "outbox.html", who, session, mails=mails, folder=folder)
 
 
 @router.get("/outbox/{name}", response_class=HTMLResponse)
 async def outbox_mail(request: Request, name: str) -> Response:
     who, session = await page_user(request)
-    path = _find(request, name)
+    path = await _find(request, who, name)
     if path is None:
         return HTMLResponse("no such mail in the outbox", status_code=404)
     mail = _parse(path)
@@ -85,8 +108,8 @@ async def outbox_mail(request: Request, name: str) -> Response:
 
 @router.get("/outbox/{name}/html")
 async def outbox_html(request: Request, name: str) -> Response:
-    await page_user(request)
-    path = _find(request, name)
+    who, _ = await page_user(request)
+    path = await _find(request, who, name)
     part = _parse(path).get_body(preferencelist=("html",)) if path else None
     if part is None:
         return HTMLResponse("no HTML part", status_code=404)
