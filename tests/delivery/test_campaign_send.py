@@ -16,7 +16,6 @@ from mailbeacon.delivery import (
     CampaignProgress,
     Outbox,
     send_campaign,
-    start_campaign_send,
 )
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database
@@ -61,10 +60,9 @@ async def test_campaign_skips_the_suppressed_and_counts(
     def progress(p: CampaignProgress) -> None:
         seen.append((p.processed, p.total))
 
-    task = start_campaign_send(
+    result = await send_campaign(
         db, settings.with_(smtp_url=outbox.url), signer, company_id, campaign_id, progress
     )
-    result = await task
 
     assert (result.sent, result.skipped, result.failed, result.done) == (2, 1, 0, True)
     assert seen[-1] == (3, 3) and [s[0] for s in seen[:3]] == [1, 2, 3]

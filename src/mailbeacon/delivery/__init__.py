@@ -3,7 +3,7 @@
 Entry points for the API, CLI and automation:
 
 - `create_message(db, settings, signer, company_id=, lead_id=, subject=, html=, ...)`
-- `send_campaign(...)` / `start_campaign_send(...)` (background task with progress)
+- `send_campaign(...)`, `queue_campaign(...)` (the sender stage sends it durably)
 - `start_outbox(host, port, directory)` for `make run`
 """
 
@@ -12,7 +12,6 @@ from mailbeacon.delivery.campaigns import (
     CampaignProgress,
     check_templates,
     send_campaign,
-    start_campaign_send,
 )
 from mailbeacon.delivery.forwards import send_forward_copy
 from mailbeacon.delivery.messages import (
@@ -49,6 +48,5 @@ __all__ = [
     "send_campaign",
     "send_forward_copy",
     "send_under_lease",
-    "start_campaign_send",
     "start_outbox",
 ]

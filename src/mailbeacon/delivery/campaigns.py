@@ -1,14 +1,13 @@
 """Sending a campaign: one tracked message per subscribed lead of its list.
 
-Runs as a background asyncio task (`start_campaign_send`) and reports progress through
-a callback (the CLI's progress bar) and through the counters on the campaign row (the
-dashboard). A send that was interrupted can be started again: leads that already got
+Run by the campaign sender stage (`delivery.sender`) or the CLI, it reports progress
+through a callback (the CLI's progress bar) and through the counters on the campaign
+row (the dashboard). A send that was interrupted can be started again: leads that already got
 this campaign's message are passed over, so nobody gets it twice.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -159,24 +158,3 @@ async def send_campaign(
     if progress:
         progress(p)
     return p
-
-
-_running: set[asyncio.Task[CampaignProgress]] = set()
-
-
-def start_campaign_send(
-    db: Database,
-    settings: Settings,
-    signer: Signer,
-    company_id: int,
-    campaign_id: int,
-    progress: Progress | None = None,
-) -> asyncio.Task[CampaignProgress]:
-    """Run `send_campaign` in the background (the API answers 202 at once)."""
-    task = asyncio.create_task(
-        send_campaign(db, settings, signer, company_id, campaign_id, progress)
-    )
-    # The event loop keeps only weak references to tasks: hold one until it finishes.
-    _running.add(task)
-    task.add_done_callback(_running.discard)
-    return task
