@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon import delivery
-from mailbeacon.automation.sqlutil import dialect_insert
+from mailbeacon.automation.sqlutil import add_scores, db_time, insert_rows
 from mailbeacon.crm import leads as crm_leads
 from mailbeacon.crm import lists as crm_lists
 from mailbeacon.settings import Settings
@@ -86,17 +86,12 @@ async def apply_local_batch(
 
 
 async def _add_scores(conn: AsyncConnection, jobs: list[dict[str, Any]]) -> None:
-    """One UPDATE per lead, however many rules scored it in this batch."""
+    """One change per lead, however many rules scored it in this batch."""
     points: dict[tuple[int, int], int] = {}
     for j in jobs:
         key = (j["lead_id"], j["company_id"])
         points[key] = points.get(key, 0) + int(j["action"]["points"])
-    await conn.execute(
-        update(leads)
-        .where(leads.c.id == bindparam("b_lead"), leads.c.company_id == bindparam("b_co"))
-        .values(score=leads.c.score + bindparam("b_points")),
-        [{"b_lead": lead, "b_co": co, "b_points": p} for (lead, co), p in points.items()],
-    )
+    await add_scores(conn, points)
 
 
 def _params(job: dict[str, Any], **more: Any) -> dict[str, Any]:
@@ -120,18 +115,13 @@ async def _list_batch(conn: AsyncConnection, jobs: list[dict[str, Any]]) -> dict
             removes.append(job)
             out[job["id"]] = Outcome("done", "not in the list")
     if adds:
-        at = now()
-        await conn.execute(
-            dialect_insert(conn, list_members).on_conflict_do_nothing(),
-            [
-                {
-                    "list_id": j["action"]["list_id"],
-                    "lead_id": j["lead_id"],
-                    "company_id": j["company_id"],
-                    "added_at": at,
-                }
-                for j in adds
-            ],
+        at = db_time(conn, now())
+        await insert_rows(
+            conn,
+            list_members,
+            ("list_id", "lead_id", "company_id", "added_at"),
+            [(j["action"]["list_id"], j["lead_id"], j["company_id"], at) for j in adds],
+            skip_conflicts=True,
         )
     if removes:
         await conn.execute(

@@ -14,12 +14,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.automation.actions import apply_local_batch
 from mailbeacon.automation.model import LOCAL_ACTIONS
-from mailbeacon.automation.sqlutil import dialect_insert
+from mailbeacon.automation.sqlutil import db_time, insert_rows
 from mailbeacon.automation.triggers import CompiledTrigger, run_key
 from mailbeacon.store import now
 from mailbeacon.store.schema_automation import automation_jobs, automation_runs
@@ -64,13 +64,34 @@ class Firing:
         return (self.rule.id, self.lead_id, run_key(self.rule.repeat, self.trigger_key))
 
 
+RUN_COLUMNS = ("rule_id", "company_id", "lead_id", "key", "event_id", "trigger", "created_at")
+JOB_COLUMNS = (
+    "run_id",
+    "action_index",
+    "rule_id",
+    "company_id",
+    "lead_id",
+    "kind",
+    "action",
+    "status",
+    "due_at",
+    "attempts",
+    "created_at",
+    "result",
+    "started_at",
+    "finished_at",
+)
+_STATUS, _ATTEMPTS, _RESULT, _STARTED, _FINISHED = 7, 9, 11, 12, 13  # JOB_COLUMNS indexes
+
+
 async def record(conn: AsyncConnection, firings: Iterable[Firing]) -> int:
     """Write runs and jobs for the firings that are new; returns how many jobs are due now.
 
     Runs are inserted ON CONFLICT DO NOTHING: a lead a once-rule already fired for is
     refused by the unique key, with no look-up first. The runs this call created are
     read back as the ids past the largest one before it (RETURNING in parameter order
-    would make SQLAlchemy insert row by row on SQLite).
+    would make SQLAlchemy insert row by row on SQLite). Rows go to the driver as tuples
+    (`insert_rows`): a batch is a few statements, and little Python between them.
     """
     fresh: dict[tuple[int, int, str], Firing] = {}
     for f in firings:
@@ -78,88 +99,85 @@ async def record(conn: AsyncConnection, firings: Iterable[Firing]) -> int:
     if not fresh:
         return 0
     created = now()
+    stamp = db_time(conn, created)
     runs = automation_runs.c
     before = (await conn.execute(select(func.max(runs.id)))).scalar() or 0
-    await conn.execute(
-        dialect_insert(conn, automation_runs).on_conflict_do_nothing(),
+    await insert_rows(
+        conn,
+        automation_runs,
+        RUN_COLUMNS,
         [
-            {
-                "rule_id": f.rule.id,
-                "company_id": f.rule.company_id,
-                "lead_id": f.lead_id,
-                "key": f.key[2],
-                "event_id": f.event_id,
-                "trigger": f.payload,
-                "created_at": created,
-            }
-            for f in fresh.values()
+            (f.rule.id, f.rule.company_id, f.lead_id, key[2], f.event_id, f.payload, stamp)
+            for key, f in fresh.items()
         ],
+        skip_conflicts=True,
     )
     made = await conn.execute(
         select(runs.id, runs.rule_id, runs.lead_id, runs.key).where(runs.id > before)
     )
-    jobs: list[dict[str, Any]] = []
-    inline: list[tuple[dict[str, Any], Mapping[str, Any]]] = []  # (job, its parsed action)
+    jobs: list[list[Any]] = []
+    inline: list[dict[str, Any]] = []  # immediate local actions; "id": their index in jobs
+    due_now = 0
     for run_id, rule_id, lead_id, key in made:
         firing = fresh.get((rule_id, lead_id, key))
         if firing is None:  # not ours: another process's run committed meanwhile
             continue
-        for i, action in enumerate(firing.rule.actions):
-            job = _job(firing, run_id, i, created)
-            jobs.append(job)
-            if job["kind"] in LOCAL_ACTIONS and job["due_at"] <= created:
-                inline.append((job, action))
-    await _run_inline(conn, inline)
-    if jobs:
-        await conn.execute(insert(automation_jobs), jobs)
-    return sum(1 for j in jobs if j["status"] == "pending" and j["due_at"] <= created)
+        rule = firing.rule
+        for i, action in enumerate(rule.actions):
+            kind = action["type"]
+            delay = action.get("delay_seconds")
+            # Delays count from the event, not from when we read it: a lagging pipeline
+            # does not postpone follow-ups further. Never due before the job exists.
+            due = max(firing.at + dt.timedelta(seconds=int(delay)), created) if delay else created
+            due_now += due <= created
+            if kind in LOCAL_ACTIONS and due <= created:
+                inline.append(
+                    {
+                        "id": len(jobs),
+                        "kind": kind,
+                        "action": action,
+                        "company_id": rule.company_id,
+                        "lead_id": lead_id,
+                    }
+                )
+            jobs.append(
+                [
+                    run_id,
+                    i,
+                    rule.id,
+                    rule.company_id,
+                    lead_id,
+                    kind,
+                    rule.action_texts[i],
+                    "pending",
+                    stamp if due == created else db_time(conn, due),
+                    0,
+                    stamp,
+                    None,
+                    None,
+                    None,
+                ]
+            )
+    due_now -= await _run_inline(conn, inline, jobs)
+    await insert_rows(conn, automation_jobs, JOB_COLUMNS, list(map(tuple, jobs)))
+    return due_now
 
 
-async def _run_inline(
-    conn: AsyncConnection, jobs: list[tuple[dict[str, Any], Mapping[str, Any]]]
-) -> None:
+async def _run_inline(conn: AsyncConnection, inline: list[dict[str, Any]], jobs: list[Any]) -> int:
     """Run immediate local actions (score, lists) in this transaction and write their
     jobs as done: exactly once, committed with the cursor, no wait for the runner.
     If the batch fails (a list deleted meanwhile), the jobs stay pending instead and
-    the runner takes them one by one."""
-    if not jobs:
-        return
+    the runner takes them one by one. Returns how many it finished (no longer pending)."""
+    if not inline:
+        return 0
     try:
         async with conn.begin_nested():
-            outcomes = await apply_local_batch(
-                conn, [{**job, "id": i, "action": action} for i, (job, action) in enumerate(jobs)]
-            )
+            outcomes = await apply_local_batch(conn, inline)
     except Exception:
-        return
-    at = now()
-    for i, (job, _) in enumerate(jobs):
-        outcome = outcomes[i]
-        job.update(
-            status=outcome.status, result=outcome.result, attempts=1, started_at=at, finished_at=at
-        )
-
-
-def _job(f: Firing, run_id: int, index: int, created: dt.datetime) -> dict[str, Any]:
-    action = f.rule.actions[index]
-    delay = int(action.get("delay_seconds") or 0)
-    # Delays count from the event, not from when we read it: a lagging pipeline does
-    # not postpone follow-ups further. Never due before the job exists.
-    due = max(f.at + dt.timedelta(seconds=delay), created) if delay else created
-    return {
-        "run_id": run_id,
-        "action_index": index,
-        "rule_id": f.rule.id,
-        "company_id": f.rule.company_id,
-        "lead_id": f.lead_id,
-        "kind": action["type"],
-        "action": f.rule.action_texts[index],
-        "status": "pending",
-        "due_at": due,
-        "attempts": 0,
-        "created_at": created,
-        # Filled in when the action runs inline (see _run_inline); every row of an
-        # executemany needs the same keys.
-        "result": None,
-        "started_at": None,
-        "finished_at": None,
-    }
+        return 0
+    at = db_time(conn, now())
+    for job in inline:
+        row, outcome = jobs[job["id"]], outcomes[job["id"]]
+        row[_STATUS], row[_RESULT], row[_ATTEMPTS] = outcome.status, outcome.result, 1
+        row[_STARTED] = row[_FINISHED] = at
+    return sum(1 for job in inline if jobs[job["id"]][_STATUS] != "pending")
