@@ -1,10 +1,13 @@
 """The rollups stage: reads events by increasing id and keeps the report counters current.
 
-Each batch runs in one transaction that also moves the `rollups` cursor, so a crash
-between batches loses nothing and a replayed batch is impossible: the counters and the
-cursor commit together or not at all. The transaction starts by touching the cursor row,
-which takes the write lock first (SQLite) or the row lock (PostgreSQL), so even two
-runners would serialise; the lease only keeps the second one from spinning.
+Each batch is read and computed holding no lock, then written in one short transaction
+that also moves the `rollups` cursor, so a crash between batches loses nothing and a
+replayed batch is impossible: the counters and the cursor commit together or not at all.
+The write starts with a compare-and-set on the cursor row, which takes the write lock
+(SQLite) or the row lock (PostgreSQL): a second runner that read the same batch finds the
+cursor moved, writes nothing and reads again; the lease only keeps it from spinning.
+(On SQLite the write lock is the database's one, which the edge's hits writer needs
+every few milliseconds: nothing slow happens while it is held.)
 
 `rebuild()` empties the rollups and replays every event, through the same code path: run
 it after `enrich --rebuild` rewrites events (or `mailbeacon report rebuild-rollups`).
@@ -17,6 +20,7 @@ import contextlib
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -119,37 +123,67 @@ async def load_facts(conn: AsyncConnection, rows: Sequence[Any]) -> list[Fact]:
     return facts
 
 
+@dataclass(slots=True)
+class Changes:
+    """What one batch of facts does to the rollups: computed first, then written."""
+
+    lead_states: list[dict] = field(default_factory=list)
+    forward_readers: list[dict] = field(default_factory=list)
+    counts: list[dict] = field(default_factory=list)
+
+
 async def apply_facts(conn: AsyncConnection, facts: Sequence[Fact]) -> None:
     """Add a batch of facts to the rollups (the caller owns the transaction)."""
+    await write_changes(conn, await plan_changes(conn, facts))
+
+
+async def plan_changes(conn: AsyncConnection, facts: Sequence[Fact]) -> Changes:
+    """Read the rollups' current state for these facts and compute the rows to write."""
+    changes = Changes()
     if not facts:
-        return
+        return changes
     company = {f.campaign_id: f.company_id for f in facts}
     delta: dict[tuple[int, str, str], int] = defaultdict(int)
     for f in facts:
         for dim, key in counts(f):
             delta[(f.campaign_id, dim, key)] += 1
-    await _apply_lead_states(conn, facts, company, delta)
-    await _apply_forward_readers(conn, facts, company, delta)
-    rows = [
+    changes.lead_states = await _plan_lead_states(conn, facts, company, delta)
+    changes.forward_readers = await _plan_forward_readers(conn, facts, company, delta)
+    changes.counts = [
         {"campaign_id": c, "dim": d, "key": k, "company_id": company[c], "n": n}
         for (c, d, k), n in delta.items()
         if n
     ]
-    if rows:
+    return changes
+
+
+async def write_changes(conn: AsyncConnection, changes: Changes) -> None:
+    """Write what `plan_changes` computed: statements only, no reads, so it is short."""
+    if changes.lead_states:
+        t = rollup_campaign_leads
+        stmt = upsert(conn, t)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["campaign_id", "lead_id"],
+            set_={k: stmt.excluded[k] for k in (*STATE_FIELDS, "last_at")},
+        )
+        await conn.execute(stmt, changes.lead_states)
+    if changes.forward_readers:
+        await conn.execute(rollup_forward_readers.insert(), changes.forward_readers)
+    if changes.counts:
         stmt = upsert(conn, rollup_counts)
         stmt = stmt.on_conflict_do_update(
             index_elements=["campaign_id", "dim", "key"],
             set_={"n": rollup_counts.c.n + stmt.excluded.n},
         )
-        await conn.execute(stmt, rows)
+        await conn.execute(stmt, changes.counts)
 
 
-async def _apply_lead_states(
+async def _plan_lead_states(
     conn: AsyncConnection,
     facts: Sequence[Fact],
     company: dict[int, int],
     delta: dict[tuple[int, str, str], int],
-) -> None:
+) -> list[dict]:
     pairs = {(f.campaign_id, f.lead_id) for f in facts}
     t = rollup_campaign_leads
     by_campaign: dict[int, list[int]] = defaultdict(list)
@@ -181,27 +215,22 @@ async def _apply_lead_states(
             | state
             | {"last_at": last_at[pair]}
         )
-    stmt = upsert(conn, t)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["campaign_id", "lead_id"],
-        set_={k: stmt.excluded[k] for k in (*STATE_FIELDS, "last_at")},
-    )
-    await conn.execute(stmt, rows)
+    return rows
 
 
-async def _apply_forward_readers(
+async def _plan_forward_readers(
     conn: AsyncConnection,
     facts: Sequence[Fact],
     company: dict[int, int],
     delta: dict[tuple[int, str, str], int],
-) -> None:
+) -> list[dict]:
     readers = {}
     for f in facts:
         reader = forwarded_reader(f)
         if reader is not None:
             readers[(f.campaign_id, f.message_id, reader)] = company[f.campaign_id]
     if not readers:
-        return
+        return []
     t = rollup_forward_readers
     for chunk in _chunks(list({m for _, m, _ in readers})):
         known = await conn.execute(
@@ -209,37 +238,60 @@ async def _apply_forward_readers(
         )
         for row in known:
             readers.pop(tuple(row), None)
-    if readers:
-        await conn.execute(
-            t.insert(),
-            [
-                {"campaign_id": c, "message_id": m, "reader": r, "company_id": co}
-                for (c, m, r), co in readers.items()
-            ],
-        )
-        for c, _, _ in readers:
-            delta[(c, "n", "forwarded_readers")] += 1
+    for c, _, _ in readers:
+        delta[(c, "n", "forwarded_readers")] += 1
+    return [
+        {"campaign_id": c, "message_id": m, "reader": r, "company_id": co}
+        for (c, m, r), co in readers.items()
+    ]
 
 
 async def process_batch(db: Database, limit: int = BATCH) -> int:
-    """Roll up the next events after the cursor; returns how many were read."""
-    async with db.begin() as conn:
-        position = await _lock_cursor(conn)
-        rows = (
-            await conn.execute(
-                select(*EVENT_COLUMNS)
-                .where(events.c.id > position)
-                .order_by(events.c.id)
-                .limit(limit)
+    """Roll up the next events after the cursor; returns how many were read.
+
+    The reads and the arithmetic hold no lock; one short transaction then moves the
+    cursor by compare-and-set and writes the rows. If another runner moved the cursor
+    in between, nothing is written and the batch is read again from the new position.
+    """
+    while True:
+        async with db.connect() as conn:
+            position = await _position(conn)
+            rows = (
+                await conn.execute(
+                    select(*EVENT_COLUMNS)
+                    .where(events.c.id > position)
+                    .order_by(events.c.id)
+                    .limit(limit)
+                )
+            ).all()
+            if not rows:
+                return 0
+            changes = await plan_changes(conn, await load_facts(conn, rows))
+        async with db.begin() as conn:
+            moved = await conn.execute(
+                update(cursors)
+                .where(cursors.c.name == CURSOR, cursors.c.position == position)
+                .values(position=rows[-1].id, updated_at=now())
             )
-        ).all()
-        if not rows:
-            return 0
-        await apply_facts(conn, await load_facts(conn, rows))
-        await conn.execute(
-            update(cursors).where(cursors.c.name == CURSOR).values(position=rows[-1].id)
-        )
-        return len(rows)
+            if moved.rowcount == 1:
+                await write_changes(conn, changes)
+        if moved.rowcount == 1:
+            return len(rows)
+        # another runner wrote this batch first (it changed nothing here): read on
+
+
+async def _position(conn: AsyncConnection) -> int:
+    """The cursor, read without writing (the row is created once, the first time)."""
+    pos = await conn.scalar(select(cursors.c.position).where(cursors.c.name == CURSOR))
+    if pos is not None:
+        return int(pos)
+    await conn.execute(
+        upsert(conn, cursors)
+        .values(name=CURSOR, position=0, updated_at=now())
+        .on_conflict_do_nothing(index_elements=["name"])
+    )
+    await conn.commit()
+    return 0
 
 
 async def catch_up(db: Database, limit: int = BATCH) -> int:
@@ -273,9 +325,15 @@ async def _rewound(db: Database) -> bool:
 async def run_forever(db: Database, settings: Settings, stop: asyncio.Event) -> None:
     """The pipeline stage: keep the rollups within about a second of the events."""
     holder = stages.holder_id()
+    loop = asyncio.get_running_loop()
+    lease_until = 0.0  # loop time until which the lease is ours
     while not stop.is_set():
         busy = False
-        if await stages.acquire(db, CURSOR, holder, LEASE_SECONDS):
+        # Renew at a third of the lease's life, not every poll: each renewal is a write.
+        if loop.time() >= lease_until - LEASE_SECONDS * 2 / 3:
+            held = await stages.acquire(db, CURSOR, holder, LEASE_SECONDS)
+            lease_until = loop.time() + LEASE_SECONDS if held else 0.0
+        if loop.time() < lease_until:
             if await _rewound(db):
                 await rebuild(db)
             # A bounded number of batches per turn, so the lease is renewed in time.

@@ -1,9 +1,12 @@
 """The enrich stage: newly committed hits in, events out, in hit order, idempotently.
 
-Each batch reads hits past the `enrich` cursor, judges them against what the database
-already knows about their messages (`state.py`), writes their events with
-INSERT ... ON CONFLICT DO NOTHING on UNIQUE(hit_id, type), and moves the cursor, all in
-one transaction: a crash or a re-run never doubles an event.
+Each batch reads hits past the `enrich` cursor and judges them against what the database
+already knows about their messages (`state.py`), holding no lock; then short
+transactions (`WRITE_CHUNK` hits each) move the cursor by compare-and-set and write their
+events with
+INSERT ... ON CONFLICT DO NOTHING on UNIQUE(hit_id, type): a crash or a re-run never
+doubles an event. (On SQLite a transaction that writes holds the database's one write
+lock, which the edge's hits writer needs every few milliseconds: the judging stays out.)
 
 Timing. Events are written once, with their final verdict, so a click waits until its
 burst can be seen: the batch stops at the first click younger than `CLICK_HOLD_SECONDS`
@@ -43,6 +46,7 @@ log = logging.getLogger(__name__)
 
 STAGE = "enrich"
 BATCH_SIZE = 1000
+WRITE_CHUNK = 250  # hits whose events one write transaction commits
 POLL_SECONDS = 0.2
 CLICK_HOLD_SECONDS = 1.5
 GAP_WAIT_SECONDS = 2.0
@@ -144,7 +148,7 @@ async def _judge_batch(
     conn: AsyncConnection, ready: list[Any], locator: Locator, anonymize_all: bool
 ) -> list[dict]:
     states = await load_states(
-        conn, (h.message_id for h in ready), ready[0].at, max(h.at for h in ready)
+        conn, (h.message_id for h in ready), min(h.at for h in ready), max(h.at for h in ready)
     )
     masked = await anonymizing_companies(conn, (h.company_id for h in ready))
     rows: list[dict] = []
@@ -162,10 +166,16 @@ async def process_batch(
     at_now: dt.datetime | None = None,
     limit: int = BATCH_SIZE,
 ) -> int:
-    """Judge the next ready hits; the number of hits consumed (0: nothing ready)."""
+    """Judge the next ready hits; the number of hits consumed (0: nothing ready).
+
+    Reading and judging take no lock; only the short write at the end does (on SQLite,
+    the database's one write lock, which the edge's hits writer waits for). The write
+    moves the cursor by compare-and-set first: if another runner wrote this batch in
+    between, nothing is written and the batch is read again.
+    """
     at_now = at_now or now()
-    async with db.begin() as conn:
-        cursor = await lease.read_cursor(conn, STAGE)
+    async with db.connect() as conn:
+        cursor = await _position(conn)
         rows = (
             await conn.execute(
                 select(hits).where(hits.c.id > cursor).order_by(hits.c.id).limit(limit)
@@ -175,11 +185,31 @@ async def process_batch(
         if not ready:
             return 0
         new_events = await _judge_batch(conn, ready, locator, settings.anonymize_ip)
-        if new_events:
-            await conn.execute(lease.insert_ignore(conn, events), new_events)
-        if not await lease.move_cursor(conn, STAGE, cursor, ready[-1].id):
-            raise RuntimeError("enrich cursor moved under us: another runner without the lease")
+    by_hit: dict[int, list[dict]] = {}
+    for row in new_events:
+        by_hit.setdefault(row["hit_id"], []).append(row)
+    # Written WRITE_CHUNK hits at a time, each chunk with its cursor move: the write lock
+    # is held for a few milliseconds at most, and the edge's commits get in between.
+    for start in range(0, len(ready), WRITE_CHUNK):
+        chunk = ready[start : start + WRITE_CHUNK]
+        rows = [e for hit in chunk for e in by_hit.get(hit.id, ())]
+        async with db.begin() as conn:
+            if not await lease.move_cursor(conn, STAGE, cursor, chunk[-1].id):
+                raise RuntimeError("enrich cursor moved under us: another runner without the lease")
+            if rows:
+                await conn.execute(lease.insert_ignore(conn, events), rows)
+        cursor = chunk[-1].id
     return len(ready)
+
+
+async def _position(conn: AsyncConnection) -> int:
+    """The cursor, read without writing (the row is created once, the first time)."""
+    position = await conn.scalar(select(cursors.c.position).where(cursors.c.name == STAGE))
+    if position is not None:
+        return int(position)
+    await conn.execute(lease.insert_ignore(conn, cursors).values(name=STAGE, position=0))
+    await conn.commit()
+    return 0
 
 
 async def catch_up(db: Database, settings: Settings, locator: Locator) -> int:

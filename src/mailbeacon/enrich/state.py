@@ -10,12 +10,12 @@ import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.enrich.forwards import Reader, Readers
 from mailbeacon.enrich.networks import reader_network
-from mailbeacon.enrich.repeats import RepeatOpens
+from mailbeacon.enrich.repeats import FOLD_SECONDS, RepeatOpens
 from mailbeacon.enrich.verdict import BURST_SECONDS, COUNTS_AS_HUMAN
 from mailbeacon.store.schema import companies, events, hits, message_links, messages
 
@@ -70,6 +70,10 @@ async def load_states(
         .where(hits.c.at >= first - window, hits.c.at <= last + window)
     ):
         states[row.message_id].clicks.append(Click(row.at, row.ip, row.link_index))
+    # Only what earlier events can still change is read back: the human ones in order
+    # (forward detection), the last open of each source recent enough to fold a repeat
+    # into, and whether the message was opened at all. Replaying every event made a
+    # message hit thousands of times (a bot, a scanner) cost O(its events) per batch.
     for row in await conn.execute(
         select(
             events.c.message_id,
@@ -83,10 +87,31 @@ async def load_states(
             events.c.at,
         )
         .where(events.c.message_id.in_(ids), events.c.type.in_(("open", "click")))
+        .where(events.c.verdict == "human")
         .order_by(events.c.id)
     ):
         _replay(states[row.message_id], row)
+    fold_from = first - dt.timedelta(seconds=FOLD_SECONDS)
+    for row in await conn.execute(
+        select(events.c.message_id, events.c.ip, events.c.client, func.max(events.c.at))
+        .where(events.c.message_id.in_(ids), events.c.type == "open")
+        .where(events.c.inferred.is_(False), events.c.at >= fold_from)
+        .group_by(events.c.message_id, events.c.ip, events.c.client)
+    ):
+        states[row[0]].repeats.kept((row[1], row[2]), _datetime(row[3]))
+    for row in await conn.execute(
+        select(events.c.message_id)
+        .where(events.c.message_id.in_(ids), events.c.type == "open")
+        .where(or_(events.c.verdict.in_(COUNTS_AS_HUMAN), events.c.inferred.is_(True)))
+        .distinct()
+    ):
+        states[row.message_id].opened = True
     return states
+
+
+def _datetime(value: dt.datetime | str) -> dt.datetime:
+    """max() over a DateTime column: SQLite hands back its stored text."""
+    return value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)
 
 
 def _replay(state: MessageState, row) -> None:  # type: ignore[no-untyped-def]
