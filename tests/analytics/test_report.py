@@ -122,3 +122,46 @@ async def test_random_traffic_in_any_batch_size_matches_naive(db: Database, batc
         naive = await naive_report(conn, world.company_id, world.campaign_id)
     report.pop("name"), report.pop("sent_at")
     assert report == naive
+
+
+async def test_an_older_event_in_a_later_batch_keeps_the_latest_time(db: Database) -> None:
+    """The per-lead `last_at` is the latest event's time, whatever order batches come in."""
+    import datetime as dt
+
+    from sqlalchemy import insert, select
+
+    from mailbeacon.store import now
+    from mailbeacon.store.schema import campaigns, companies, events
+    from mailbeacon.store.schema_analytics import rollup_campaign_leads
+
+    t = now()
+    async with db.begin() as conn:
+        company = (
+            await conn.execute(
+                insert(companies).values(name="C", plan="trial", created_at=t)
+                .returning(companies.c.id)
+            )
+        ).scalar_one()  # fmt: skip
+        campaign = (
+            await conn.execute(
+                insert(campaigns).values(company_id=company, name="c", subject="s", html="h",
+                                         created_at=t).returning(campaigns.c.id)
+            )
+        ).scalar_one()  # fmt: skip
+
+    async def event(hit: int, at: dt.datetime) -> None:
+        async with db.begin() as conn:
+            await conn.execute(
+                insert(events).values(
+                    hit_id=hit, type="open", at=at, company_id=company, message_id=1, lead_id=7,
+                    campaign_id=campaign, verdict="human", reason="", inferred=False,
+                    forwarded=False,
+                )
+            )  # fmt: skip
+        await rollups.catch_up(db)
+
+    await event(1, t)
+    await event(2, t - dt.timedelta(hours=3))  # arrives later, happened earlier
+    async with db.connect() as conn:
+        last = (await conn.execute(select(rollup_campaign_leads.c.last_at))).scalar_one()
+    assert last == t

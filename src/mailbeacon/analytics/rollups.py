@@ -162,9 +162,12 @@ async def write_changes(conn: AsyncConnection, changes: Changes) -> None:
     if changes.lead_states:
         t = rollup_campaign_leads
         stmt = upsert(conn, t)
+        # An older event in a later batch must not move the latest one back.
+        newest, kept = stmt.excluded.last_at, func.coalesce(t.c.last_at, stmt.excluded.last_at)
+        greater = func.max if conn.dialect.name == "sqlite" else func.greatest
         stmt = stmt.on_conflict_do_update(
             index_elements=["campaign_id", "lead_id"],
-            set_={k: stmt.excluded[k] for k in (*STATE_FIELDS, "last_at")},
+            set_={k: stmt.excluded[k] for k in STATE_FIELDS} | {"last_at": greater(kept, newest)},
         )
         await conn.execute(stmt, changes.lead_states)
     if changes.forward_readers:
