@@ -42,12 +42,31 @@ class LostCursor(RuntimeError):
 Index = dict[tuple[str, int | None], list[CompiledRule]]
 
 
+FIRED_LIMIT = 500_000  # once-rule firings remembered, at most (then forgotten at once)
+
+
 class RuleCache:
-    """Enabled rules per company, indexed for the hot loop, reloaded when rules change."""
+    """Enabled rules per company, indexed for the hot loop, reloaded when rules change.
+
+    It also remembers which once-rules have fired for which leads (``rule id << 32 |
+    lead id``), so repeated engagement by a lead skips the write ON CONFLICT would refuse.
+    A key is remembered only after the transaction that wrote it, or found it written,
+    has committed (`committed`): a batch that rolls back leaves nothing behind. Runs are
+    never deleted, so a remembered key stays true; forgetting one only costs a write.
+    """
 
     def __init__(self) -> None:
         self.version = -1
         self.by_company: dict[int, Index] = {}
+        self.fired: set[int] = set()
+        self.staged: list[int] = []
+
+    def committed(self) -> None:
+        """The batch's transaction committed: its once-rule firings are in the database."""
+        if len(self.fired) + len(self.staged) > FIRED_LIMIT:
+            self.fired = set()
+        self.fired.update(self.staged)
+        self.staged = []
 
     async def load(self, conn: AsyncConnection, company_ids: set[int]) -> None:
         """Make sure these companies are cached (and the cache is current)."""
@@ -87,6 +106,7 @@ def event_payload(row: Mapping[str, Any]) -> dict[str, Any]:
 
 async def consume_batch(conn: AsyncConnection, cache: RuleCache, limit: int) -> tuple[int, int]:
     """Fire rules for the next events; returns (events read, jobs due now)."""
+    cache.staged = []
     position = await read_counter(conn, CURSOR)
     rows = (
         (
@@ -104,17 +124,23 @@ async def consume_batch(conn: AsyncConnection, cache: RuleCache, limit: int) -> 
         return 0, 0
     await cache.load(conn, {row["company_id"] for row in rows})
     firings = []
+    fired, staged = cache.fired, cache.staged
     for row in rows:
         ev = Event.of(row)
         kind = trigger_kind(ev)
         rules = cache.candidates(ev, kind) if kind is not None else ()
-        if not rules:
-            continue
-        payload = json.dumps(event_payload(row))  # once per event, whatever it fires
+        payload = None
         for rule in rules:
+            once = None if rule.repeat else rule.id << 32 | ev.lead_id
+            if once in fired:
+                continue
             if rule.trigger.min_opens > 1 and not await _enough_opens(conn, rule, ev):
                 continue
+            if payload is None:  # once per event, whatever it fires
+                payload = json.dumps(event_payload(row))
             firings.append(Firing(rule, ev.lead_id, f"event:{ev.id}", ev.id, payload, row["at"]))
+            if once is not None:
+                staged.append(once)
     due = await record(conn, firings)
     if not await move_counter(conn, CURSOR, position, int(rows[-1]["id"])):
         raise LostCursor(f"cursor {CURSOR} moved by another process")

@@ -85,6 +85,7 @@ async def consume_loop(
             try:
                 async with db.begin() as conn:
                     read, due = await consume_batch(conn, cache, tuning.batch)
+                cache.committed()
                 if time.monotonic() >= next_scan:
                     next_scan = time.monotonic() + tuning.deadline_every
                     async with db.begin() as conn:
