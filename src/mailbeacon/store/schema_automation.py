@@ -87,7 +87,6 @@ automation_jobs = Table(
     Column("created_at", DateTime, nullable=False),
     UniqueConstraint("run_id", "action_index", name="uq_automation_jobs_run_action"),
     Index("ix_automation_jobs_due", "status", "due_at"),
-    Index("ix_automation_jobs_run", "run_id"),
 )
 
 webhook_deliveries = Table(

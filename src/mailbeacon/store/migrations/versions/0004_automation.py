@@ -72,7 +72,6 @@ def upgrade() -> None:
         sa.UniqueConstraint("run_id", "action_index", name="uq_automation_jobs_run_action"),
     )
     op.create_index("ix_automation_jobs_due", "automation_jobs", ["status", "due_at"])
-    op.create_index("ix_automation_jobs_run", "automation_jobs", ["run_id"])
     op.create_table(
         "webhook_deliveries",
         sa.Column("id", BigId, nullable=False),
