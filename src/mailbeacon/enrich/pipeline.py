@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 STAGE = "enrich"
 BATCH_SIZE = 1000
-WRITE_CHUNK = 250  # hits whose events one write transaction commits
+WRITE_CHUNK = 100  # hits whose events one write transaction commits
 POLL_SECONDS = 0.2
 CLICK_HOLD_SECONDS = 1.5
 GAP_WAIT_SECONDS = 2.0
