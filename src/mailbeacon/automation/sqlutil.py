@@ -1,7 +1,7 @@
 """The few statements that differ between SQLite and PostgreSQL, in one place.
 
-Leases (one process of several runs a stage), named counters in `cursors`, and
-``INSERT ... ON CONFLICT`` all need the dialect's own insert construct.
+Named counters in `cursors` and ``INSERT ... ON CONFLICT`` need the dialect's own
+insert construct; bulk inserts take the driver's fast paths. (Leases: `store.stages`.)
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.store import now
-from mailbeacon.store.schema import cursors, leases
+from mailbeacon.store.schema import cursors
 
 
 def dialect_insert(conn: AsyncConnection, table: Table) -> Any:
@@ -92,29 +92,6 @@ async def add_scores(conn: AsyncConnection, points: dict[tuple[int, int], int]) 
             "UPDATE leads SET score = score + ? WHERE id = ? AND company_id = ?",
             [(points[k], k[0], k[1]) for k in keys],
         )
-
-
-async def hold_lease(conn: AsyncConnection, name: str, holder: str, ttl: float) -> bool:
-    """Take or renew the lease `name`; True if `holder` has it until now + ttl."""
-    at = now()
-    stmt = dialect_insert(conn, leases).values(
-        name=name, holder=holder, expires_at=at + dt.timedelta(seconds=ttl)
-    )
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[leases.c.name],
-        set_={"holder": stmt.excluded.holder, "expires_at": stmt.excluded.expires_at},
-        where=(leases.c.holder == holder) | (leases.c.expires_at < at),
-    )
-    result = await conn.execute(stmt)
-    return result.rowcount == 1
-
-
-async def release_lease(conn: AsyncConnection, name: str, holder: str) -> None:
-    await conn.execute(
-        update(leases)
-        .where(leases.c.name == name, leases.c.holder == holder)
-        .values(expires_at=now() - dt.timedelta(seconds=1))
-    )
 
 
 async def read_counter(conn: AsyncConnection, name: str) -> int:

@@ -26,10 +26,9 @@ from mailbeacon.automation.actions import Context
 from mailbeacon.automation.consumer import LostCursor, RuleCache, consume_batch
 from mailbeacon.automation.deadlines import scan_deadlines
 from mailbeacon.automation.runner import RemotePool, run_local
-from mailbeacon.automation.sqlutil import hold_lease, release_lease
 from mailbeacon.automation.tuning import Tuning
 from mailbeacon.settings import Settings
-from mailbeacon.store import Database
+from mailbeacon.store import Database, stages
 from mailbeacon.tokens import Signer
 
 log = logging.getLogger("mailbeacon.automation")
@@ -48,15 +47,13 @@ class Lease:
         left = self.valid_until - time.monotonic()
         if left > self.ttl * 2 / 3:
             return True
-        async with self.db.begin() as conn:
-            ok = await hold_lease(conn, self.name, self.holder, self.ttl)
+        ok = await stages.acquire(self.db, self.name, self.holder, self.ttl)
         self.valid_until = time.monotonic() + self.ttl if ok else 0.0
         return ok
 
     async def release(self) -> None:
         if self.valid_until:
-            async with self.db.begin() as conn:
-                await release_lease(conn, self.name, self.holder)
+            await stages.release(self.db, self.name, self.holder)
 
 
 async def _nap(stop: asyncio.Event, wake: asyncio.Event | None, seconds: float) -> None:
