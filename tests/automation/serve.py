@@ -19,6 +19,7 @@ TEST_KEYS = (("t1", b"test-secret-one"), ("t0", b"test-secret-old"))
 
 @dataclass(frozen=True)
 class QuickSettings(Settings):
+    webhook_allow_private: bool = True  # the receiver is on loopback
     automation_webhook_attempts: int = 3
     automation_webhook_backoff: float = 0.2
     automation_webhook_timeout: float = 2.0

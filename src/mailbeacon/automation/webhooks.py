@@ -21,6 +21,7 @@ import httpx
 from sqlalchemy import insert
 
 from mailbeacon.automation.actions import Context, Outcome
+from mailbeacon.automation.ssrf import private_address
 from mailbeacon.store import Database, now
 from mailbeacon.store.schema_automation import webhook_deliveries
 
@@ -94,6 +95,12 @@ async def deliver(ctx: Context, job: dict[str, Any], attempts: int, backoff: flo
     action = job["action"]
     timestamp = int(time.time())
     body = body_of(job, timestamp)
+    if not ctx.settings.webhook_allow_private:
+        inside = await private_address(action["url"])
+        if inside is not None:
+            error = f"refused: the URL leads to a non-public address ({inside})"
+            await _log(ctx.db, job, None, error, 0, final=True)
+            return Outcome("failed", error)
     started = time.perf_counter()
     code, error = await post(ctx.http, action["url"], action["secret"], body, job["id"], timestamp)
     ms = int((time.perf_counter() - started) * 1000)

@@ -64,6 +64,8 @@ class Settings:
     # Privacy: how much of a reader's address is kept, and for how long raw hits live.
     anonymize_ip: bool = False
     hit_retention_days: int = 0
+    # Webhooks to private, loopback or link-local addresses are refused unless allowed.
+    webhook_allow_private: bool = False
     max_body_bytes: int = 1024 * 1024
     var_dir: Path = Path("var")
 
@@ -95,6 +97,7 @@ def from_env(env: dict[str, str] | None = None, **overrides: object) -> Settings
         geoip_db=e.get("MAILBEACON_GEOIP_DB") or None,
         anonymize_ip=e.get("MAILBEACON_ANONYMIZE_IP", "") in ("1", "true", "yes"),
         hit_retention_days=int(e.get("MAILBEACON_HIT_RETENTION_DAYS", "0")),
+        webhook_allow_private=e.get("MAILBEACON_WEBHOOK_ALLOW_PRIVATE", "") in ("1", "true", "yes"),
         var_dir=Path(e.get("MAILBEACON_VAR_DIR", "var")),
     )
     return s.with_(**{k: v for k, v in overrides.items() if v is not None}) if overrides else s
