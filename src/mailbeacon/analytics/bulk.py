@@ -53,8 +53,8 @@ from mailbeacon.analytics.rules import (
     local_time,
     uniques,
 )
-from mailbeacon.analytics.upsert import upsert
 from mailbeacon.store import Database, now
+from mailbeacon.store.dialect import dialect_insert
 from mailbeacon.store.schema import campaigns, cursors, events, leads, messages
 from mailbeacon.store.schema_analytics import (
     rollup_campaign_leads,
@@ -75,7 +75,7 @@ Delta = dict[tuple[int, str, str], int]
 async def _take_cursor(conn: AsyncConnection) -> None:
     """Touch the stage's cursor row first: its lock makes the pipeline stage wait."""
     await conn.execute(
-        upsert(conn, cursors)
+        dialect_insert(conn, cursors)
         .values(name=CURSOR, position=0, updated_at=now())
         .on_conflict_do_nothing(index_elements=["name"])
     )

@@ -34,9 +34,9 @@ from mailbeacon.analytics.rules import (
     forwarded_reader,
     unique_deltas,
 )
-from mailbeacon.analytics.upsert import upsert
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database, now, stages
+from mailbeacon.store.dialect import dialect_insert
 from mailbeacon.store.schema import campaigns, cursors, events, leads, messages
 from mailbeacon.store.schema_analytics import (
     rollup_campaign_leads,
@@ -74,7 +74,7 @@ EVENT_COLUMNS = (
 async def _lock_cursor(conn: AsyncConnection) -> int:
     """Take the stage's write lock by touching its cursor row, then read the position."""
     await conn.execute(
-        upsert(conn, cursors)
+        dialect_insert(conn, cursors)
         .values(name=CURSOR, position=0, updated_at=now())
         .on_conflict_do_nothing(index_elements=["name"])
     )
@@ -161,7 +161,7 @@ async def write_changes(conn: AsyncConnection, changes: Changes) -> None:
     """Write what `plan_changes` computed: statements only, no reads, so it is short."""
     if changes.lead_states:
         t = rollup_campaign_leads
-        stmt = upsert(conn, t)
+        stmt = dialect_insert(conn, t)
         # An older event in a later batch must not move the latest one back.
         newest, kept = stmt.excluded.last_at, func.coalesce(t.c.last_at, stmt.excluded.last_at)
         greater = func.max if conn.dialect.name == "sqlite" else func.greatest
@@ -173,7 +173,7 @@ async def write_changes(conn: AsyncConnection, changes: Changes) -> None:
     if changes.forward_readers:
         await conn.execute(rollup_forward_readers.insert(), changes.forward_readers)
     if changes.counts:
-        stmt = upsert(conn, rollup_counts)
+        stmt = dialect_insert(conn, rollup_counts)
         stmt = stmt.on_conflict_do_update(
             index_elements=["campaign_id", "dim", "key"],
             set_={"n": rollup_counts.c.n + stmt.excluded.n},
@@ -289,7 +289,7 @@ async def _position(conn: AsyncConnection) -> int:
     if pos is not None:
         return int(pos)
     await conn.execute(
-        upsert(conn, cursors)
+        dialect_insert(conn, cursors)
         .values(name=CURSOR, position=0, updated_at=now())
         .on_conflict_do_nothing(index_elements=["name"])
     )

@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.automation.firing import CompiledRule, Firing, record
 from mailbeacon.automation.rules import RULES_VERSION
-from mailbeacon.automation.sqlutil import move_counter, read_counter
 from mailbeacon.automation.triggers import (
     ENGAGED_VERDICTS,
     MACHINE_VERDICTS,
@@ -28,6 +27,7 @@ from mailbeacon.automation.triggers import (
 from mailbeacon.store.render import iso
 from mailbeacon.store.schema import events
 from mailbeacon.store.schema_automation import automation_rules
+from mailbeacon.store.stages import move_cursor, read_cursor
 
 CURSOR = "automation"
 # The event as the API shows it (no IP address: webhooks leave the company's hands).
@@ -70,7 +70,7 @@ class RuleCache:
 
     async def load(self, conn: AsyncConnection, company_ids: set[int]) -> None:
         """Make sure these companies are cached (and the cache is current)."""
-        version = await read_counter(conn, RULES_VERSION)
+        version = await read_cursor(conn, RULES_VERSION)
         if version != self.version:
             self.version, self.by_company = version, {}
         missing = company_ids - self.by_company.keys()
@@ -107,7 +107,7 @@ def event_payload(row: Mapping[str, Any]) -> dict[str, Any]:
 async def consume_batch(conn: AsyncConnection, cache: RuleCache, limit: int) -> tuple[int, int]:
     """Fire rules for the next events; returns (events read, jobs due now)."""
     cache.staged = []
-    position = await read_counter(conn, CURSOR)
+    position = await read_cursor(conn, CURSOR)
     rows = (
         (
             await conn.execute(
@@ -142,7 +142,7 @@ async def consume_batch(conn: AsyncConnection, cache: RuleCache, limit: int) -> 
             if once is not None:
                 staged.append(once)
     due = await record(conn, firings)
-    if not await move_counter(conn, CURSOR, position, int(rows[-1]["id"])):
+    if not await move_cursor(conn, CURSOR, position, int(rows[-1]["id"])):
         raise LostCursor(f"cursor {CURSOR} moved by another process")
     return len(rows), due
 

@@ -1,7 +1,6 @@
-"""The few statements that differ between SQLite and PostgreSQL, in one place.
-
-Named counters in `cursors` and ``INSERT ... ON CONFLICT`` need the dialect's own
-insert construct; bulk inserts take the driver's fast paths. (Leases: `store.stages`.)
+"""Statements that differ between SQLite and PostgreSQL: bulk inserts through the
+driver's fast paths, set-based score updates, and the rules-version counter.
+(Leases and cursors: `store.stages`; INSERT ... ON CONFLICT: `store.dialect`.)
 """
 
 from __future__ import annotations
@@ -10,18 +9,12 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.store import now
 from mailbeacon.store.schema import cursors
-
-
-def dialect_insert(conn: AsyncConnection, table: Table) -> Any:
-    """`insert(table)` with `.on_conflict_do_nothing/update` for this connection's engine."""
-    module = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return module.insert(table)
+from mailbeacon.store.stages import read_cursor
 
 
 def db_time(conn: AsyncConnection, value: dt.datetime | None) -> Any:
@@ -94,31 +87,8 @@ async def add_scores(conn: AsyncConnection, points: dict[tuple[int, int], int]) 
         )
 
 
-async def read_counter(conn: AsyncConnection, name: str) -> int:
-    """A row of `cursors`, created at 0 the first time it is read."""
-    value = (await conn.execute(select(cursors.c.position).where(cursors.c.name == name))).scalar()
-    if value is not None:
-        return int(value)
-    await conn.execute(
-        dialect_insert(conn, cursors)
-        .values(name=name, position=0, updated_at=now())
-        .on_conflict_do_nothing(index_elements=[cursors.c.name])
-    )
-    return 0
-
-
-async def move_counter(conn: AsyncConnection, name: str, old: int, new: int) -> bool:
-    """Compare-and-set: False if another process moved it first (the caller rolls back)."""
-    result = await conn.execute(
-        update(cursors)
-        .where(cursors.c.name == name, cursors.c.position == old)
-        .values(position=new, updated_at=now())
-    )
-    return result.rowcount == 1
-
-
 async def bump_counter(conn: AsyncConnection, name: str) -> None:
-    await read_counter(conn, name)
+    await read_cursor(conn, name)
     await conn.execute(
         update(cursors)
         .where(cursors.c.name == name)

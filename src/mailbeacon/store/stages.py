@@ -15,10 +15,10 @@ import uuid
 from typing import Any
 
 from sqlalchemy import Table, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.store.db import Database, now
+from mailbeacon.store.dialect import dialect_insert
 from mailbeacon.store.schema import cursors, leases
 
 LEASE_SECONDS = 10.0
@@ -30,8 +30,7 @@ def holder_id() -> str:
 
 def insert_ignore(conn: AsyncConnection, table: Table) -> Any:
     """INSERT ... ON CONFLICT DO NOTHING on either engine."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+    return dialect_insert(conn, table).on_conflict_do_nothing()
 
 
 async def acquire(db: Database, name: str, holder: str, seconds: float = LEASE_SECONDS) -> bool:
@@ -60,9 +59,13 @@ async def release(db: Database, name: str, holder: str) -> None:
 
 
 async def read_cursor(conn: AsyncConnection, name: str) -> int:
-    await conn.execute(insert_ignore(conn, cursors).values(name=name, position=0))
+    """A row of `cursors`, created at 0 the first time it is read. Reading an existing
+    row writes nothing, so an idle stage does not take SQLite's write lock."""
     position = await conn.scalar(select(cursors.c.position).where(cursors.c.name == name))
-    return int(position or 0)
+    if position is not None:
+        return int(position)
+    await conn.execute(insert_ignore(conn, cursors).values(name=name, position=0, updated_at=now()))
+    return 0
 
 
 async def move_cursor(conn: AsyncConnection, name: str, old: int, new: int) -> bool:
