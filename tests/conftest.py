@@ -54,6 +54,12 @@ def pg_database() -> Iterator[str]:
 async def _reset_pg(url: str) -> None:
     conn = await asyncpg.connect(url)
     try:
+        # A server or stage of the previous test may still be closing its connections:
+        # end them, or dropping the schema can deadlock with their last query.
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
         await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
     finally:
         await conn.close()
