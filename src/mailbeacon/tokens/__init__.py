@@ -13,7 +13,6 @@ longer matters. Verifying needs no database, which is what keeps the pixel cheap
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
@@ -29,6 +28,9 @@ class Kind(IntEnum):
     CLICK = 2
     UNSUBSCRIBE = 3
     FORWARD = 4
+
+
+_KINDS = {int(k): k for k in Kind}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +72,24 @@ def _read_varints(data: bytes, count: int) -> list[int] | None:
     return values
 
 
+_TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
+_FROM_URLSAFE = bytes.maketrans(b"-_", b"+/")
+
+
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode()
 
 
 def _unb64(text: str) -> bytes | None:
+    """URL-safe base64 without padding; None for anything else (strict: no stray bytes)."""
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        raw = (text + "=" * (-len(text) % 4)).encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    if b"+" in raw or b"/" in raw:
+        return None
+    try:
+        return binascii.a2b_base64(raw.translate(_FROM_URLSAFE), strict_mode=True)
     except (binascii.Error, ValueError):
         return None
 
@@ -117,7 +130,8 @@ class Signer:
         if len(text) > MAX_TOKEN_CHARS:
             return None
         kid, sep, body = text.partition(".")
-        if not sep or kid not in self._macs:
+        mac = self._macs.get(kid) if sep else None
+        if mac is None:
             return None
         data = _unb64(body)
         if data is None or len(data) <= TAG_BYTES:
@@ -125,14 +139,19 @@ class Signer:
         # base64 decoding tolerates some non-canonical spellings; insist on the one we make
         if _b64(data) != body:
             return None
-        payload, tag = data[:-TAG_BYTES], data[-TAG_BYTES:]
-        if not hmac.compare_digest(tag, self._tag(kid, payload)):
+        payload = data[:-TAG_BYTES]
+        mac = mac.copy()
+        mac.update(payload)
+        if not hmac.compare_digest(data[-TAG_BYTES:], mac.digest()[:TAG_BYTES]):
             return None
-        fields = _read_varints(payload, 5)
-        if fields is None:
+        if len(payload) == 5 and max(payload) < 0x80:  # every id below 128: one byte each
+            kind, company_id, message_id, lead_id, link_index = payload
+        else:
+            fields = _read_varints(payload, 5)
+            if fields is None:
+                return None
+            kind, company_id, message_id, lead_id, link_index = fields
+        k = _KINDS.get(kind)
+        if k is None:
             return None
-        kind, company_id, message_id, lead_id, link_index = fields
-        try:
-            return Token(Kind(kind), company_id, message_id, lead_id, link_index)
-        except ValueError:
-            return None
+        return Token(k, company_id, message_id, lead_id, link_index)
