@@ -3,19 +3,30 @@ once the hit's batch is committed.
 
 Group commit: hits that arrive while a batch is being written wait for the next one, so
 one fsync covers many hits and durability costs almost nothing under load. `open_recorder`
-picks the engine: a writer thread with stdlib sqlite3 (WAL, synchronous=FULL) or a raw
-asyncpg connection (COPY) for PostgreSQL.
+picks the engine: a writer thread with stdlib sqlite3 (WAL, synchronous=FULL) that takes
+each batch itself, or a raw asyncpg connection (COPY) for PostgreSQL on the event loop.
 """
 
 from __future__ import annotations
 
-from mailbeacon.recorder.batch import GroupCommit, Hit, Recorder, RecorderUnavailable, anonymize
+from mailbeacon.recorder.batch import (
+    GroupCommit,
+    Hit,
+    HitsWriter,
+    Recorder,
+    RecorderUnavailable,
+    anonymize,
+)
 from mailbeacon.settings import Settings
 
 
-def open_recorder(settings: Settings) -> GroupCommit:
+def open_recorder(settings: Settings) -> HitsWriter:
     """The recorder for `settings.database_url`; call `await start()` inside the loop."""
     linger = settings.commit_interval_ms / 1000
+    if settings.is_sqlite and settings.hits_writer:
+        from mailbeacon.recorder.writer import WriterClient
+
+        return WriterClient(settings.hits_writer)  # the writer anonymizes
     if settings.is_sqlite:
         from mailbeacon.recorder.sqlite import SqliteRecorder
 
@@ -35,4 +46,12 @@ def open_recorder(settings: Settings) -> GroupCommit:
     )
 
 
-__all__ = ["GroupCommit", "Hit", "Recorder", "RecorderUnavailable", "anonymize", "open_recorder"]
+__all__ = [
+    "GroupCommit",
+    "Hit",
+    "HitsWriter",
+    "Recorder",
+    "RecorderUnavailable",
+    "anonymize",
+    "open_recorder",
+]

@@ -52,6 +52,21 @@ class Recorder(Protocol):
     async def record(self, hit: Hit) -> None: ...
 
 
+class HitsWriter(Recorder, Protocol):
+    """A recorder with its lifecycle, and `submit` for answering from a callback."""
+
+    committed: int
+
+    @property
+    def available(self) -> bool: ...
+
+    def submit(self, hit: Hit) -> asyncio.Future[None]: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
 def anonymize(ip: str | None) -> str | None:
     """Keep the network, drop the host: a /24 of IPv4, a /48 of IPv6."""
     if not ip:
@@ -100,6 +115,7 @@ class GroupCommit:
         self._waiters: list[asyncio.Future[None]] = []
         self._wake: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._down = False
         self._closing = False
         self.committed = 0  # hits committed by this process, for tests and the bench
@@ -125,19 +141,26 @@ class GroupCommit:
             await self._open()
         except Exception as exc:  # serve anyway; the loop keeps trying
             self._mark_down(exc)
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="recorder")
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name="recorder")
 
     async def record(self, hit: Hit) -> None:
         """Return once `hit` is committed; raise `RecorderUnavailable` if it was not."""
-        if self._down or self._task is None:
+        await self.submit(hit)
+
+    def submit(self, hit: Hit) -> asyncio.Future[None]:
+        """Queue `hit`; the future resolves once it is committed (or fails with
+        `RecorderUnavailable`). For callers that answer from a callback, not a task."""
+        loop = self._loop
+        if self._down or loop is None:
             raise RecorderUnavailable("the hits database is unavailable")
-        fut = asyncio.get_running_loop().create_future()
+        fut = loop.create_future()
         self._hits.append(hit)
         self._waiters.append(fut)
         wake = self._wake
         if wake is not None and not wake.done():
             wake.set_result(None)
-        await fut
+        return fut
 
     async def close(self) -> None:
         """Commit what is pending, then stop."""

@@ -18,22 +18,24 @@ import asyncio
 import contextlib
 import datetime as dt
 import fcntl
+import logging
 import os
-import queue
 import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from mailbeacon.recorder.batch import GroupCommit, Hit, values
+from mailbeacon.recorder.batch import RETRY_DELAYS, Hit, RecorderUnavailable, values
 from mailbeacon.store.db import sqlite_path
 
 INSERT = (
     "INSERT INTO hits (at, kind, company_id, message_id, lead_id, link_index, ip,"
     " user_agent, accept_language, method) VALUES "
 )
-ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+COLUMNS = 10
+ROW = "(" + ", ".join(["?"] * COLUMNS) + ")"
 # Rows per INSERT statement: one sqlite3_step (one GIL release) for many hits, within the
 # 999 bound variables older SQLite builds allow.
 CHUNK = 99
@@ -45,6 +47,7 @@ def insert_sql(rows: int) -> str:
 
 _INSERTS = [insert_sql(n) for n in range(CHUNK + 1)]
 _EPOCH = dt.datetime(1970, 1, 1)
+log = logging.getLogger("mailbeacon.recorder")
 
 
 _second: tuple[tuple[int, int], str] = ((0, 0), "1970-01-01 00:00:00")  # the last one stamped
@@ -60,6 +63,20 @@ def stamp(at: float) -> str:
         text = f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}:{t.second:02d}"
         _second = (d.days, d.seconds), text
     return f"{text}.{d.microseconds:06d}"
+
+
+def _resolve(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for fut in waiters:
+        if not fut.done():  # a cancelled caller no longer waits
+            if error is None:
+                fut.set_result(None)
+            else:
+                fut.set_exception(error)
+
+
+def _finish(done: asyncio.Future[None] | None) -> None:
+    if done is not None and not done.done():
+        done.set_result(None)
 
 
 def _begin(conn: sqlite3.Connection, timeout_s: float = 10.0) -> None:
@@ -79,72 +96,196 @@ def _begin(conn: sqlite3.Connection, timeout_s: float = 10.0) -> None:
         delay = min(delay * 2, 0.002)
 
 
-def _settle(fut: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if fut.done():  # the awaiting task was cancelled
-        return
-    if error is None:
-        fut.set_result(result)
-    else:
-        fut.set_exception(error)
-
-
-class WriterThread:
-    """The connection's one thread: runs calls in order and settles their asyncio futures.
-
-    Leaner than `run_in_executor` (no concurrent.futures future, condition or chaining per
-    call): one queue put in, one `call_soon_threadsafe` out.
+class SqliteRecorder:
+    """Group commit driven by the writer thread: whenever it is free it takes every hit
+    waiting, commits them in one transaction, and resolves their futures on the loop with
+    one `call_soon_threadsafe`. Nobody waits on a timer or on the event loop to hand
+    over the next batch: under load a batch is whatever arrived during the last commit.
     """
 
-    def __init__(self, name: str) -> None:
-        self._jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._name = name
-        self._thread: threading.Thread | None = None
-
-    def run(self, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
-        if self._thread is None:
-            # daemon: an idle writer must not hold up exit; `close()` drains it first
-            self._thread = threading.Thread(target=self._main, name=self._name, daemon=True)
-            self._thread.start()
-        fut = loop.create_future()
-        self._jobs.put((loop, fut, fn, args))
-        return fut
-
-    def _main(self) -> None:
-        while True:
-            loop, fut, fn, args = self._jobs.get()
-            result, error = None, None
-            try:
-                result = fn(*args)
-            except Exception as exc:
-                error = exc
-            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-                loop.call_soon_threadsafe(_settle, fut, result, error)
-
-
-class SqliteRecorder(GroupCommit):
-    def __init__(self, url: str, *, synchronous: str = "FULL", **options: Any) -> None:
-        super().__init__(**options)
+    def __init__(
+        self,
+        url: str,
+        *,
+        batch_size: int = 256,
+        linger_s: float = 0.0,  # unused: the thread takes a batch the moment it is free
+        anonymize_ip: bool = False,
+        synchronous: str = "FULL",
+    ) -> None:
         path = sqlite_path(url)
         if path is None:
             raise ValueError(f"the hits recorder needs an SQLite file, not {url!r}")
         self.path = path
-        self.synchronous = synchronous
-        self._conn: sqlite3.Connection | None = None
-        self._lock_fd: int | None = None
-        self._thread = WriterThread("hits-writer")
+        self._file = HitsFile(path, synchronous)
+        self.batch_size = max(1, batch_size)
+        self.anonymize_ip = anonymize_ip
+        self.committed = 0  # hits committed by this process, for tests and the bench
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._done: asyncio.Future[None] | None = None
+        # What the loop hands the thread, under `_mutex`; `_signal` wakes a sleeping thread.
+        self._mutex = threading.Lock()
+        self._signal = threading.Lock()
+        self._signal.acquire()
+        self._sleeping = False
+        self._hits: list[Hit] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._down = False
+        self._closing = False
+        self._stop = threading.Event()  # cuts a reconnect's wait short on close
 
-    async def _open(self) -> None:
-        await self._thread.run(self._open_sync)
+    @property
+    def available(self) -> bool:
+        return not self._down
 
-    async def _write(self, hits: list[Hit]) -> None:
-        await self._thread.run(self._write_sync, hits)
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._done = loop.create_future()
+        try:
+            await asyncio.to_thread(self._open_sync)
+        except Exception as exc:  # serve anyway; the thread keeps trying
+            self._mark_down(exc)
+        self._thread = threading.Thread(target=self._main, name="hits-writer", daemon=True)
+        self._thread.start()
 
-    async def _close(self) -> None:
-        await self._thread.run(self._close_sync)
+    async def record(self, hit: Hit) -> None:
+        """Return once `hit` is committed; raise `RecorderUnavailable` if it was not."""
+        await self.submit(hit)
+
+    def submit(self, hit: Hit) -> asyncio.Future[None]:
+        """Queue `hit`; the future resolves once it is committed (or fails with
+        `RecorderUnavailable`). For callers that answer from a callback, not a task."""
+        loop = self._loop
+        if self._down or self._closing or loop is None:
+            raise RecorderUnavailable("the hits database is unavailable")
+        fut = loop.create_future()
+        with self._mutex:
+            self._hits.append(hit)
+            self._waiters.append(fut)
+            wake, self._sleeping = self._sleeping, False
+        if wake:
+            self._signal.release()
+        return fut
+
+    async def close(self) -> None:
+        """Commit what is pending, then stop."""
+        with self._mutex:
+            self._closing = True
+            wake, self._sleeping = self._sleeping, False
+        self._stop.set()
+        if wake:
+            self._signal.release()
+        if self._done is not None and self._thread is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self._done), timeout=10)
+
+    def _mark_down(self, exc: BaseException) -> None:
+        if not self._down:  # log the outage once, not once per hit
+            log.error("recorder: the hits database is unavailable (%s); retrying", exc)
+        self._down = True
+
+    # -- the writer thread --------------------------------------------------------------
+    def _main(self) -> None:
+        try:
+            while True:
+                if self._down and not self._closing:
+                    self._reconnect()
+                with self._mutex:
+                    hits, waiters = self._hits, self._waiters
+                    if len(hits) > self.batch_size:  # the rest goes in the next commit
+                        n = self.batch_size
+                        self._hits, self._waiters = hits[n:], waiters[n:]
+                        hits, waiters = hits[:n], waiters[:n]
+                    else:
+                        self._hits, self._waiters = [], []
+                    if not hits:
+                        if self._closing:
+                            break
+                        self._sleeping = True
+                if not hits:
+                    self._signal.acquire()
+                    continue
+                self._commit(hits, waiters)
+        finally:
+            with contextlib.suppress(Exception):
+                self._close_sync()
+            self._call(_finish, self._done)
+
+    def _commit(self, hits: list[Hit], waiters: list[asyncio.Future[None]]) -> None:
+        error: Exception | None = None
+        for attempt in range(2):  # a broken connection gets one reopen and retry
+            try:
+                self._write_sync(hits)
+                error = None
+                break
+            except Exception as exc:
+                error = exc
+                if attempt == 0:
+                    with contextlib.suppress(Exception):
+                        self._close_sync()
+                    try:
+                        self._open_sync()
+                    except Exception:
+                        break
+        if error is None:
+            self.committed += len(hits)
+            self._call(_resolve, waiters, None)
+            return
+        self._mark_down(error)
+        self._call(_resolve, waiters, RecorderUnavailable(f"hits not committed: {error}"))
+
+    def _reconnect(self) -> None:
+        attempt = 0
+        while self._down and not self._closing:
+            if self._stop.wait(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)]):
+                return
+            attempt += 1
+            with contextlib.suppress(Exception):
+                self._close_sync()
+            try:
+                self._open_sync()
+                self._write_sync([])  # proves the database takes writes
+            except Exception:
+                continue
+            self._down = False
+            log.warning("recorder: the hits database is back after %d attempts", attempt)
+
+    def _call(self, fn: Callable[..., None], *args: Any) -> None:
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+                loop.call_soon_threadsafe(fn, *args)
 
     # -- on the writer thread ---------------------------------------------------------
     def _open_sync(self) -> None:
+        self._file.open()
+
+    def _write_sync(self, hits: list[Hit]) -> None:
+        self._file.write(params_of(hits, self.anonymize_ip))
+
+    def _close_sync(self) -> None:
+        self._file.close()
+
+
+def params_of(hits: list[Hit], anonymize_ip: bool) -> list[object]:
+    """The hits as one flat list of INSERT parameters, `COLUMNS` per hit."""
+    params: list[object] = []
+    for h in hits:
+        params.append(stamp(h.at))
+        params.extend(values(h, anonymize_ip))
+    return params
+
+
+class HitsFile:
+    """The hits table of one SQLite file, for one thread: open, write batches, close."""
+
+    def __init__(self, path: Path, synchronous: str = "FULL") -> None:
+        self.path, self.synchronous = path, synchronous
+        self._conn: sqlite3.Connection | None = None
+        self._lock_fd: int | None = None
+
+    def open(self) -> None:
         conn = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, cached_statements=CHUNK + 8
         )
@@ -157,24 +298,26 @@ class SqliteRecorder(GroupCommit):
         lock_path = self.path.with_name(self.path.name + ".hits-lock")
         self._lock_fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
 
-    def _write_sync(self, hits: list[Hit]) -> None:
+    def write(self, params: list[object]) -> None:
+        """Insert the rows in `params` (`params_of`) and commit; an empty list only proves
+        that the write lock can be taken."""
         conn = self._conn
         if conn is None:
             raise sqlite3.OperationalError("not connected")
-        anon = self.anonymize_ip
-        params: list[object] = []
-        for h in hits:
-            params.append(stamp(h.at))
-            params.extend(values(h, anon))
+        if not params:
+            _begin(conn, timeout_s=1.0)
+            conn.execute("ROLLBACK")
+            return
+        rows = len(params) // COLUMNS
         lock = self._lock_fd
         if lock is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)  # releases the GIL while it waits
         try:
             _begin(conn)
             try:
-                for i in range(0, len(hits), CHUNK):
-                    n = min(CHUNK, len(hits) - i)
-                    conn.execute(_INSERTS[n], params[i * 10 : i * 10 + n * 10])
+                for i in range(0, rows, CHUNK):
+                    n = min(CHUNK, rows - i)
+                    conn.execute(_INSERTS[n], params[i * COLUMNS : (i + n) * COLUMNS])
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -184,7 +327,7 @@ class SqliteRecorder(GroupCommit):
             if lock is not None:
                 fcntl.flock(lock, fcntl.LOCK_UN)
 
-    def _close_sync(self) -> None:
+    def close(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
             conn.close()

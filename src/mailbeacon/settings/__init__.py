@@ -61,6 +61,8 @@ class Settings:
     # Group commit: a batch is written when it holds this many hits or is this old.
     commit_batch_size: int = 256
     commit_interval_ms: float = 2.0
+    # Under `serve` on SQLite: the address of the one hits writer the workers share.
+    hits_writer: str | None = None
     # Privacy: how much of a reader's address is kept, and for how long raw hits live.
     anonymize_ip: bool = False
     hit_retention_days: int = 0
@@ -99,5 +101,10 @@ def from_env(env: dict[str, str] | None = None, **overrides: object) -> Settings
         hit_retention_days=int(e.get("MAILBEACON_HIT_RETENTION_DAYS", "0")),
         webhook_allow_private=e.get("MAILBEACON_WEBHOOK_ALLOW_PRIVATE", "") in ("1", "true", "yes"),
         var_dir=Path(e.get("MAILBEACON_VAR_DIR", "var")),
+        hits_writer=e.get("MAILBEACON_HITS_WRITER") or None,
+        commit_batch_size=int(e.get("MAILBEACON_COMMIT_BATCH_SIZE", Settings.commit_batch_size)),
+        commit_interval_ms=float(
+            e.get("MAILBEACON_COMMIT_INTERVAL_MS", Settings.commit_interval_ms)
+        ),
     )
     return s.with_(**{k: v for k, v in overrides.items() if v is not None}) if overrides else s
