@@ -22,6 +22,7 @@ import uvicorn
 from sqlalchemy import func, insert, select
 
 from mailbeacon.edge import ActionUnavailable, Friend, create_edge
+from mailbeacon.edge.protocol import EdgeProtocol
 from mailbeacon.recorder import open_recorder
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database, now
@@ -179,7 +180,9 @@ class _WithLifespan:
 
 
 @contextlib.contextmanager
-def serve_edge(settings: Settings) -> Iterator[LiveEdge]:
+def serve_edge(
+    settings: Settings, http: Any = "httptools", keep_alive_s: int = 5
+) -> Iterator[LiveEdge]:
     db = Database(settings.database_url)
     recorder = open_recorder(settings)
     actions = FakeActions()
@@ -197,8 +200,9 @@ def serve_edge(settings: Settings) -> Iterator[LiveEdge]:
         host="127.0.0.1",
         port=port,
         loop="asyncio",
-        http="httptools",
+        http=http,
         lifespan="on",
+        timeout_keep_alive=keep_alive_s,
         access_log=False,
         proxy_headers=False,  # as `serve`: only the edge decides whom to believe
         log_level="warning",
@@ -224,10 +228,25 @@ def edge_settings(sqlite_url: str, tmp_path: Path) -> Settings:
     return Settings(database_url=sqlite_url, secret_keys=TEST_KEYS, var_dir=tmp_path / "var")
 
 
-@pytest.fixture
-async def live(edge_settings: Settings) -> Any:
+@pytest.fixture(params=["asgi", "quick"])
+async def live(edge_settings: Settings, request: pytest.FixtureRequest) -> Any:
+    """The edge over real HTTP, twice: through uvicorn's own protocol and the ASGI edge,
+    and through `EdgeProtocol` (what `serve` runs), which answers pixels and cached
+    clicks itself. Every edge test must hold for both."""
+    http = EdgeProtocol if request.param == "quick" else "httptools"
     # uvicorn runs its own loop in a thread; start it off this loop so neither blocks
-    cm = serve_edge(edge_settings)
+    cm = serve_edge(edge_settings, http)
+    server = await asyncio.to_thread(cm.__enter__)
+    try:
+        yield server
+    finally:
+        await asyncio.to_thread(cm.__exit__, None, None, None)
+
+
+@pytest.fixture
+async def quick(edge_settings: Settings) -> Any:
+    """The edge behind `EdgeProtocol` alone, with a 1 s keep-alive (raw-socket tests)."""
+    cm = serve_edge(edge_settings, EdgeProtocol, keep_alive_s=1)
     server = await asyncio.to_thread(cm.__enter__)
     try:
         yield server

@@ -1,7 +1,8 @@
-"""Turning an ASGI request into a `Hit`: one pass over the headers, nothing decoded."""
+"""Turning a request into a `Hit`: one pass over the headers, nothing decoded."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from time import time
 
 from starlette.types import Scope
@@ -17,18 +18,29 @@ class HitMaker:
         self.proxied = bool(client.trusted)
 
     def __call__(self, scope: Scope, token: Token, kind: str, link_index: int | None) -> Hit:
+        peer = scope.get("client")
+        ip = peer[0] if peer else None
+        return self.make(scope["headers"], ip, scope["method"], token, kind, link_index)
+
+    def make(
+        self,
+        headers: Iterable[tuple[bytes, bytes]],
+        peer: str | None,
+        method: str,
+        token: Token,
+        kind: str,
+        link_index: int | None,
+    ) -> Hit:
+        """The hit from the request's parts (lower-cased header names, the TCP peer)."""
         ua = lang = fwd = None
-        for name, value in scope["headers"]:
+        for name, value in headers:
             if name == b"user-agent":
                 ua = value
             elif name == b"accept-language":
                 lang = value
             elif name == b"x-forwarded-for":
                 fwd = value if fwd is None else fwd + b"," + value
-        peer = scope.get("client")
-        ip = peer[0] if peer else None
-        if self.proxied:
-            ip = self.client(ip, fwd)
+        ip = self.client(peer, fwd) if self.proxied else peer
         return Hit(
             time(),
             kind,
@@ -39,5 +51,5 @@ class HitMaker:
             ip,
             ua,
             lang,
-            scope["method"],
+            method,
         )

@@ -1,4 +1,4 @@
-"""`mailbeacon serve`: uvicorn with uvloop and httptools, N worker processes.
+"""`mailbeacon serve`: uvicorn with uvloop and httptools (`edge.protocol`), N workers.
 
 Each worker builds its own app from the environment (`mailbeacon.app:app_from_env`), so
 each has its own hits writer; SQLite serialises their commits on its write lock, and
@@ -12,6 +12,7 @@ import os
 
 import uvicorn
 
+from mailbeacon.edge.protocol import EdgeProtocol
 from mailbeacon.settings import Settings, from_env
 
 FACTORY = "mailbeacon.app:app_from_env"
@@ -29,7 +30,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         port=port,
         workers=max(1, workers),
         loop="uvloop",
-        http="httptools",
+        http=EdgeProtocol,  # httptools, with the pixel and click answered before ASGI
         lifespan="on",
         access_log=False,
         server_header=False,

@@ -45,6 +45,14 @@ class LinkResolver:
                 self._cache.popitem(last=False)
         return link
 
+    def peek(self, company_id: int, message_id: int, link_index: int) -> Link | None:
+        """The link if it is cached, else None (the caller then awaits the full lookup)."""
+        key = (company_id, message_id, link_index)
+        link = self._cache.get(key)
+        if link is not None:
+            self._cache.move_to_end(key)
+        return link
+
     async def _load(self, company_id: int, message_id: int, link_index: int) -> Link | None:
         query = select(message_links.c.url, message_links.c.kind).where(
             message_links.c.message_id == message_id,

@@ -1,0 +1,320 @@
+"""The HTTP protocol `mailbeacon serve` gives uvicorn: pixels and clicks answered in
+place, everything else handed to uvicorn's own httptools protocol.
+
+Profiling `serve` under wrk showed most of a pixel's CPU going to the machinery around
+it (uvicorn's per-request scope and timers, an ASGI task, two `send` awaits, two socket
+writes), not to the edge's work; a bare uvloop protocol answers ~160k req/s here. So a
+connection starts here: each request whose head starts with ``GET /o/``, ``GET /c/``,
+``HEAD /o/`` or ``HEAD /c/`` and that `edge.quick` can answer without I/O is parsed by
+httptools, its hit submitted to the recorder, and its answer written in one
+`transport.write` from the commit's callback. The first request that is anything else
+(the API, the dashboard, a form, a request with a body, a click whose link is not cached
+yet) hands the connection, from that request's first byte on, to uvicorn's
+`HttpToolsProtocol` and the ASGI app, as uvicorn itself hands a connection over for a
+WebSocket upgrade.
+
+The rules do not change: an answer is written only after its hit's group commit, and
+answers to pipelined requests leave in the order the requests came.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections import deque
+from typing import Any
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from mailbeacon.edge.app import Edge
+from mailbeacon.edge.quick import Answer, Quick, Reply
+
+log = logging.getLogger("mailbeacon.edge")
+
+HOT = (b"GET /o/", b"GET /c/", b"HEAD /o/", b"HEAD /c/")
+SHORTEST_HOT = min(len(p) for p in HOT)
+MAX_HEAD = 64 * 1024  # a pixel request's head is a few hundred bytes; refuse absurd ones
+CLOSE = b"connection: close\r\n"
+BAD_REQUEST = (
+    b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 24\r\nconnection: close\r\n\r\nInvalid HTTP request.\r\n\r\n"
+)
+HEAD_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8"
+    b"\r\ncontent-length: 33\r\nconnection: close\r\n\r\nRequest header fields too large.\n"
+)
+
+
+def find_edge(app: Any) -> Edge | None:
+    """The `Edge` inside the served app (`mailbeacon.app.Dispatch` or a test wrapper)."""
+    for _ in range(4):
+        if isinstance(app, Edge):
+            return app
+        app = getattr(app, "edge", None) or getattr(app, "app", None)
+    return None
+
+
+_quick_for: weakref.WeakKeyDictionary[Any, Quick | None] = weakref.WeakKeyDictionary()
+
+
+def quick_for(app: Any) -> Quick | None:
+    """The served app's quick answers (built once per app), or None if it has no edge."""
+    try:
+        return _quick_for[app]
+    except KeyError:
+        pass
+    edge = find_edge(app)
+    quick = None
+    if edge is not None and hasattr(edge.recorder, "submit"):
+        quick = Quick(edge, edge.recorder)  # type: ignore[arg-type]
+    _quick_for[app] = quick
+    return quick
+
+
+def _could_be_hot(head: bytes) -> bool:
+    """Whether the start of a request (maybe not all of it yet) may be a hot one."""
+    if len(head) >= SHORTEST_HOT:
+        return head.startswith(HOT)
+    return any(p.startswith(head) for p in HOT)
+
+
+class _Slot:
+    """One answer owed on a connection, in request order."""
+
+    __slots__ = ("answer", "data", "head", "keep_alive")
+
+    def __init__(self, answer: Answer, head: bool, keep_alive: bool) -> None:
+        self.answer, self.head, self.keep_alive = answer, head, keep_alive
+        self.data: bytes | None = None  # the bytes to write, once known
+
+
+class EdgeProtocol(asyncio.Protocol):
+    # uvicorn replaces its default headers (the date) once a second; format them once too
+    _defaults: tuple[object, bytes] = (None, b"")
+
+    def __init__(
+        self,
+        config: Any,
+        server_state: Any,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        if not config.loaded:
+            config.load()
+        self.config, self.server_state, self.app_state = config, server_state, app_state
+        self.loop = _loop or asyncio.get_event_loop()
+        self.quick = quick_for(config.loaded_app)
+        self.transport: asyncio.Transport | None = None
+        self.client: str | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.buffer = b""  # the start of a request head not complete yet
+        self.slots: deque[_Slot] = deque()
+        self.waiting_handoff: bytes | None = None  # for uvicorn, once the slots are out
+        self.closing = False
+        self.last_active = self.loop.time()
+        # per request, filled by the parser's callbacks
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.hot = True
+
+    # -- asyncio.Protocol ---------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.server_state.connections.add(self)
+        peer = transport.get_extra_info("peername")
+        self.client = peer[0] if isinstance(peer, tuple) else None
+        _idle_sweep(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server_state.connections.discard(self)
+        self.closing = True
+
+    def pause_writing(self) -> None:  # a reader that does not read: stop reading too
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and self.waiting_handoff is None:
+            self.transport.resume_reading()
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown: finish what is owed, then close."""
+        self.closing = True
+        if not self.slots and self.transport is not None:
+            self.transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_active = self.loop.time()
+        if self.buffer:
+            data, self.buffer = self.buffer + data, b""
+        if self.quick is None:
+            self._hand_over(data)
+            return
+        start = 0
+        while True:
+            end = data.find(b"\r\n\r\n", start)
+            if end < 0:
+                break
+            if not data.startswith(HOT, start) or not self._request(data[start : end + 4]):
+                self._hand_over(data[start:])
+                return
+            if self.transport is None or self.transport.is_closing():
+                return
+            start = end + 4
+        rest = data[start:] if start else data
+        if not rest:
+            return
+        if not _could_be_hot(rest):
+            self._hand_over(rest)
+        elif len(rest) > MAX_HEAD:
+            self._refuse(HEAD_TOO_LARGE)
+        else:
+            self.buffer = rest
+
+    # -- one hot request ----------------------------------------------------------------
+    def _request(self, head: bytes) -> bool:
+        """Answer one request head; False if it is not ours after all (uvicorn's then)."""
+        self.hot = True
+        try:
+            self.parser.feed_data(head)
+        except httptools.HttpParserError:
+            self._refuse(BAD_REQUEST)
+            return True
+        except httptools.HttpParserUpgrade:
+            self.hot = False
+        if not self.hot:
+            self.parser = httptools.HttpRequestParser(self)  # uvicorn reparses it
+            return False
+        return True
+
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = []
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name in (b"content-length", b"transfer-encoding", b"expect", b"upgrade"):
+            self.hot = False  # a body or a protocol switch: uvicorn's business
+        self.headers.append((name, value))
+
+    def on_message_complete(self) -> None:
+        if not self.hot:
+            return
+        parser = self.parser
+        method = parser.get_method().decode("ascii")
+        answer = self.quick.answer(method, self.url, self.headers, self.client)  # type: ignore[union-attr]
+        if answer is None:
+            self.hot = False
+            return
+        self.server_state.total_requests += 1
+        keep_alive = parser.should_keep_alive() and parser.get_http_version() != "1.0"
+        slot = _Slot(answer, method == "HEAD", keep_alive)
+        commit = answer.commit
+        if commit is None:
+            slot.data = self._bytes(answer.ok, slot)
+        else:
+            commit.add_done_callback(lambda fut: self._settle(slot, fut))
+        self.slots.append(slot)
+        if slot.data is not None:
+            self._flush()
+
+    # -- answers --------------------------------------------------------------------------
+    def _settle(self, slot: _Slot, fut: asyncio.Future[None]) -> None:
+        failed = fut.cancelled() or fut.exception() is not None
+        slot.data = self._bytes(slot.answer.lost if failed else slot.answer.ok, slot)
+        self._flush()
+
+    def _bytes(self, reply: Reply, slot: _Slot) -> bytes:
+        defaults = self.server_state.default_headers  # the date (and server, if set)
+        source, lines = EdgeProtocol._defaults
+        if source is not defaults:
+            lines = b"".join(b"%s: %s\r\n" % kv for kv in defaults)
+            EdgeProtocol._defaults = (defaults, lines)
+        if slot.keep_alive:
+            tail = b"\r\n" if slot.head else b"\r\n" + reply.body
+        else:
+            tail = CLOSE + b"\r\n" + (b"" if slot.head else reply.body)
+        return reply.status + lines + reply.headers + tail
+
+    def _flush(self) -> None:
+        """Write every answer that is ready, in request order."""
+        slots, transport = self.slots, self.transport
+        while slots and slots[0].data is not None:
+            slot = slots.popleft()
+            if transport is None or transport.is_closing():
+                continue  # the reader left; the hit is committed all the same
+            transport.write(slot.data)  # type: ignore[arg-type]
+            if not slot.keep_alive:
+                slots.clear()
+                transport.close()
+                return
+        if slots:
+            return
+        self.last_active = self.loop.time()
+        if self.closing and transport is not None:
+            transport.close()
+        elif self.waiting_handoff is not None:
+            data, self.waiting_handoff = self.waiting_handoff, None
+            self._hand_over(data)
+
+    def _refuse(self, answer: bytes) -> None:
+        transport = self.transport
+        self.slots.clear()
+        if transport is not None and not transport.is_closing():
+            transport.write(answer)
+            transport.close()
+
+    # -- everything else: uvicorn -----------------------------------------------------
+    def _hand_over(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if self.slots:  # answers still owed here go first
+            self.waiting_handoff = data
+            transport.pause_reading()
+            return
+        self.server_state.connections.discard(self)
+        protocol = HttpToolsProtocol(
+            config=self.config,
+            server_state=self.server_state,
+            app_state=self.app_state,
+            _loop=self.loop,
+        )
+        protocol.connection_made(transport)
+        transport.set_protocol(protocol)
+        transport.resume_reading()
+        if data:
+            protocol.data_received(data)
+
+
+# Idle keep-alive connections are closed after uvicorn's `timeout_keep_alive`, by one
+# sweep per second per process instead of a timer armed and cancelled per request.
+_open: weakref.WeakSet[EdgeProtocol] = weakref.WeakSet()
+_sweeping: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
+
+
+def _idle_sweep(conn: EdgeProtocol) -> None:
+    _open.add(conn)
+    loop = conn.loop
+    if loop not in _sweeping:
+        _sweeping.add(loop)
+        loop.call_later(1.0, _sweep, loop)
+
+
+def _sweep(loop: asyncio.AbstractEventLoop) -> None:
+    now = loop.time()
+    for conn in list(_open):
+        transport = conn.transport
+        if conn.loop is not loop:
+            continue
+        if transport is None or transport.is_closing() or transport.get_protocol() is not conn:
+            _open.discard(conn)
+        elif not conn.slots and now - conn.last_active > conn.config.timeout_keep_alive:
+            transport.close()
+            _open.discard(conn)
+    loop.call_later(1.0, _sweep, loop)

@@ -1,0 +1,140 @@
+"""The pixel and the click answered without an ASGI cycle: the same rules as `Edge`, as
+raw HTTP bytes, for `edge.protocol` to write from a callback.
+
+A request qualifies when everything it needs is at hand without I/O: a GET or HEAD of
+/o/ or /c/ with no percent-escapes, and for a click, its link in the resolver's cache.
+Anything else (a form, a cache miss, an odd path) returns None and takes the ASGI edge,
+which is the reference for what every answer must be; tests run both and compare.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from typing import NamedTuple
+from urllib.parse import quote
+
+from mailbeacon.edge import pages
+from mailbeacon.edge.app import URL_SAFE, Edge
+from mailbeacon.edge.responses import GIF, NO_STORE, PAGE_HEADERS, PNG, Headers
+from mailbeacon.recorder import HitsWriter, RecorderUnavailable
+from mailbeacon.tokens import Kind
+
+
+class Reply(NamedTuple):
+    """An HTTP answer in parts: the date and `connection` headers go in between."""
+
+    status: bytes  # b"HTTP/1.1 200 OK\r\n"
+    headers: bytes  # b"name: value\r\n" lines
+    body: bytes
+
+
+def reply(status: bytes, headers: Headers, body: bytes) -> Reply:
+    lines = b"".join(b"%s: %s\r\n" % (name, value) for name, value in headers)
+    return Reply(b"HTTP/1.1 " + status + b"\r\n", lines, body)
+
+
+def _image(data: bytes, content_type: bytes, status: bytes) -> Reply:
+    headers = [(b"content-type", content_type), (b"content-length", b"%d" % len(data)), *NO_STORE]
+    if status.startswith(b"503"):
+        headers.append((b"retry-after", b"5"))
+    return reply(status, headers, data)
+
+
+GIF_OK = _image(GIF, b"image/gif", b"200 OK")
+PNG_OK = _image(PNG, b"image/png", b"200 OK")
+GIF_LOST = _image(GIF, b"image/gif", b"503 Service Unavailable")
+PNG_LOST = _image(PNG, b"image/png", b"503 Service Unavailable")
+IMAGES = {".gif": (GIF_OK, GIF_LOST), ".png": (PNG_OK, PNG_LOST)}  # answered, not kept
+HONEYPOT = reply(
+    b"200 OK",
+    [*PAGE_HEADERS, (b"content-length", b"%d" % len(pages.EMPTY_PAGE))],
+    pages.EMPTY_PAGE,
+)
+_REDIRECT_TAIL = b"".join(b"%s: %s\r\n" % kv for kv in [(b"content-length", b"0"), *NO_STORE])
+
+
+def redirect(location: bytes) -> Reply:
+    headers = b"location: " + location + b"\r\n" + _REDIRECT_TAIL
+    return Reply(b"HTTP/1.1 302 Found\r\n", headers, b"")
+
+
+def continue_page(location: str) -> Reply:
+    page = pages.continue_to(location)
+    headers = [*PAGE_HEADERS, (b"content-length", b"%d" % len(page)), (b"retry-after", b"5")]
+    return reply(b"503 Service Unavailable", headers, page)
+
+
+class Answer(NamedTuple):
+    """What to write: `ok` once `commit` resolves, `lost` if it fails (or at once when
+    `commit` is None: nothing to record, or the recorder is already down)."""
+
+    commit: asyncio.Future[None] | None
+    ok: Reply
+    lost: Reply
+
+
+class Quick:
+    def __init__(self, edge: Edge, recorder: HitsWriter) -> None:
+        self.edge, self.recorder = edge, recorder
+        self.links = edge.links
+        self.make_hit = edge.make_hit
+        # a link's 302 and its can't-count page, built once per URL
+        self._targets: dict[str, tuple[Reply, Reply]] = {}
+
+    def answer(
+        self, method: str, target: bytes, headers: Iterable[tuple[bytes, bytes]], peer: str | None
+    ) -> Answer | None:
+        """The answer to a GET/HEAD of /o/ or /c/, or None: take the ASGI edge."""
+        path = target.split(b"?", 1)[0]
+        if b"%" in path:
+            return None
+        try:
+            text = path[3:].decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        if not text or "/" in text:
+            return None
+        if path[:3] == b"/o/":
+            return self._pixel(method, text, headers, peer)
+        return self._click(method, text, headers, peer)
+
+    def _pixel(
+        self, method: str, text: str, headers: Iterable[tuple[bytes, bytes]], peer: str | None
+    ) -> Answer | None:
+        images = IMAGES.get(text[-4:])
+        if images is None:
+            return None
+        ok, lost = images
+        token = self.edge.verify(text[:-4], Kind.OPEN)
+        if token is None:  # the image anyway, nothing recorded
+            return Answer(None, ok, ok)
+        hit = self.make_hit.make(headers, peer, method, token, "open", None)
+        try:
+            return Answer(self.recorder.submit(hit), ok, lost)
+        except RecorderUnavailable:
+            return Answer(None, lost, lost)
+
+    def _click(
+        self, method: str, text: str, headers: Iterable[tuple[bytes, bytes]], peer: str | None
+    ) -> Answer | None:
+        token = self.edge.verify(text, Kind.CLICK)
+        if token is None:
+            return None  # the 404 page is the ASGI edge's business
+        link = self.links.peek(token.company_id, token.message_id, token.link_index)
+        if link is None or not link.url.startswith(("http://", "https://")):
+            return None  # not cached yet, or refused: the ASGI edge reads and answers
+        target = self._targets.get(link.url)
+        if target is None:
+            location = quote(link.url, safe=URL_SAFE)
+            target = redirect(location.encode("ascii")), continue_page(location)
+            if len(self._targets) > 65536:
+                self._targets.clear()
+            self._targets[link.url] = target
+        ok = HONEYPOT if link.kind == "honeypot" else target[0]
+        lost = target[1]
+        hit = self.make_hit.make(headers, peer, method, token, "click", token.link_index)
+        try:
+            return Answer(self.recorder.submit(hit), ok, lost)
+        except RecorderUnavailable:
+            return Answer(None, lost, lost)
