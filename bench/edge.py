@@ -3,6 +3,9 @@
     make bench-edge                     # or: .venv/bin/python bench/edge.py --runs 3
     .venv/bin/python bench/edge.py --workers 2 --duration 10 --database postgresql://...
 
+On SQLite `serve` runs its HTTP workers and one hits writer process they all send to
+(`recorder.writer`); on PostgreSQL each worker writes itself.
+
 Both servers get the same load on loopback (wrk: 2 threads, 64 connections, a valid
 pixel token) one after the other. mailbeacon runs twice per round: `http-only`
 (`mailbeacon serve --no-pipeline`: the HTTP workers alone) and `with-pipeline` (plain
@@ -198,7 +201,13 @@ def line(label: str, ours: Result, ref: Result, kept: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="HTTP workers; default 1 on SQLite (one worker and the hits writer process "
+        "measured best on 2 cores), 2 on PostgreSQL",
+    )
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--database", help="default: a fresh SQLite file in a temp dir")
@@ -211,6 +220,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         database = args.database or f"sqlite:///{tmp}/bench.db"
         engine = database.split(":")[0]
+        if args.workers is None:
+            args.workers = 1 if engine.startswith("sqlite") else 2
         print(f"machine: {machine()}")
         print(
             f"mailbeacon serve --workers {args.workers} on {engine} vs nginx empty_gif; "

@@ -1,7 +1,7 @@
 """kill -9 the real server while pixels pour in: every hit that got a 200 is in `hits`.
 
-The server is the real one (`python -m mailbeacon.edge.server`, the code behind
-`mailbeacon serve`) in its own process group, on SQLite and on PostgreSQL. Each request
+The server is the real one (`mailbeacon serve --no-pipeline`: on SQLite its workers and
+the hits writer process they share) in its own process group, on SQLite and PostgreSQL. Each request
 carries its own user agent, so the check is per hit, not just a count.
 """
 
@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -30,8 +31,9 @@ def start_server(db_url: str, port: int, workers: int) -> subprocess.Popen[bytes
         "MAILBEACON_DATABASE_URL": db_url,
         "MAILBEACON_SECRET_KEYS": "t1:test-secret-one,t0:test-secret-old",
     }
-    cmd = [sys.executable, "-m", "mailbeacon.edge.server", "--port", str(port)]
-    return subprocess.Popen([*cmd, "--workers", str(workers)], env=env, start_new_session=True)
+    mailbeacon = str(Path(sys.executable).parent / "mailbeacon")
+    cmd = [mailbeacon, "serve", "--no-pipeline", "--port", str(port), "--workers", str(workers)]
+    return subprocess.Popen(cmd, env=env, start_new_session=True)
 
 
 async def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:

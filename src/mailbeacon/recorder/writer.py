@@ -1,0 +1,336 @@
+"""One hits writer for every worker of `mailbeacon serve` on SQLite.
+
+SQLite takes one writer at a time. With a writer per worker, every worker paid a commit
+(and an fsync) of its own and waited for the others', and in each worker the writer
+thread fought the event loop for the GIL: two workers answered fewer pixels than one.
+So `serve` starts this process: workers send their hits over a Unix socket, and it
+commits whatever every worker sent while the previous commit ran, in one transaction,
+then tells each worker how many of its batches are durable. Group commit across
+processes, with no lock between them and no thread beside their event loops.
+
+Wire format, both ways little-endian, on an abstract Unix socket only this user may use:
+worker -> writer: u32 length, then msgpack of a flat list of the batch's `Hit` fields
+(the writer formats them, so the workers' loops do less); writer -> worker: one byte
+(1 committed, 0 failed) and a u32 count of the worker's oldest batches it answers. A
+worker's reply to a reader waits for that answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import selectors
+import signal
+import socket
+import struct
+import time
+from collections import deque
+from itertools import chain
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from mailbeacon.recorder.batch import RETRY_DELAYS, Hit, RecorderUnavailable
+from mailbeacon.recorder.sqlite import COLUMNS, HitsFile, params_of
+
+log = logging.getLogger("mailbeacon.recorder")
+
+LENGTH = struct.Struct("<I")
+ANSWER = struct.Struct("<BI")
+MAX_FRAME = 64 * 1024 * 1024  # a worker's batch is a few KB; anything near this is broken
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(list).decode
+
+
+def address_for(database: Path) -> str:
+    """An abstract socket name (no file to clean up) unique to this server and file,
+    written with a leading "@" (as `ss` shows it) so it fits an environment variable."""
+    return f"@mailbeacon-hits-{os.getpid()}-{abs(hash(str(database.resolve()))):x}"
+
+
+def sockaddr(address: str) -> str:
+    """The address as `bind`/`connect` take it: "@name" is the abstract "\\0name"."""
+    return "\0" + address[1:] if address.startswith("@") else address
+
+
+# -- the writer process ---------------------------------------------------------------
+class _Worker:
+    __slots__ = ("buffer", "sock", "waiting")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+        self.waiting = 0  # complete batches read and not yet answered
+
+
+def run_writer(
+    database: str, address: str, *, anonymize_ip: bool = False, synchronous: str = "FULL"
+) -> None:
+    """The writer process: until SIGTERM (then it drains what it has) or the parent dies."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    stop = False
+
+    def on_term(*_: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: outlive workers
+    parent = os.getppid()
+    hits = HitsFile(Path(database), synchronous)
+    hits.open()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(sockaddr(address))
+    listener.listen(256)
+    listener.setblocking(False)
+    sel = selectors.DefaultSelector()
+    sel.register(listener, selectors.EVENT_READ)
+    workers: dict[socket.socket, _Worker] = {}
+    params: list[Any] = []
+    deadline: float | None = None  # once stopping: how long connected workers may take
+    try:
+        while True:
+            timeout = 0 if params else 0.5
+            for key, _ in sel.select(timeout):
+                if key.fileobj is listener:
+                    _accept(listener, sel, workers)
+                else:
+                    worker = workers[key.fileobj]  # type: ignore[index]
+                    if not _read(worker, params, anonymize_ip):
+                        _drop(worker, sel, workers)
+            if params:
+                ok = _commit(hits, params)
+                params = []
+                answer = 1 if ok else 0
+                for worker in workers.values():
+                    if worker.waiting:
+                        with contextlib.suppress(OSError):  # a worker that left hears nothing
+                            worker.sock.sendall(ANSWER.pack(answer, worker.waiting))
+                        worker.waiting = 0
+            elif (stop and not workers) or os.getppid() != parent:
+                return
+            elif stop:  # workers are still connected; give them a moment, then go
+                deadline = deadline or time.monotonic() + 10
+                if time.monotonic() > deadline:
+                    return
+    finally:
+        hits.close()
+        listener.close()
+
+
+def _accept(
+    listener: socket.socket, sel: selectors.BaseSelector, workers: dict[socket.socket, _Worker]
+) -> None:
+    with contextlib.suppress(BlockingIOError):
+        sock, _ = listener.accept()
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _pid, uid, _gid = struct.unpack("3i", creds)
+        if uid != os.getuid():  # an abstract socket has no file permissions: check the peer
+            sock.close()
+            return
+        sock.setblocking(False)
+        workers[sock] = _Worker(sock)
+        sel.register(sock, selectors.EVENT_READ)
+
+
+def _read(worker: _Worker, params: list[Any], anonymize_ip: bool) -> bool:
+    """Take every complete batch the worker sent; False when it is gone or talks garbage."""
+    try:
+        while True:
+            chunk = worker.sock.recv(1 << 20)
+            if not chunk:
+                return False
+            worker.buffer += chunk
+            if len(chunk) < 1 << 20:
+                break
+    except BlockingIOError:
+        pass
+    except OSError:
+        return False
+    buffer = worker.buffer
+    start = 0
+    while len(buffer) - start >= LENGTH.size:
+        (size,) = LENGTH.unpack_from(buffer, start)
+        if size > MAX_FRAME:
+            return False
+        end = start + LENGTH.size + size
+        if end > len(buffer):
+            break
+        try:
+            batch = _decode(memoryview(buffer)[start + LENGTH.size : end])
+        except msgspec.DecodeError:
+            return False
+        if len(batch) % COLUMNS:
+            return False
+        try:
+            hits = [Hit(*batch[i : i + COLUMNS]) for i in range(0, len(batch), COLUMNS)]
+            params.extend(params_of(hits, anonymize_ip))
+        except (TypeError, ValueError, AttributeError, OverflowError):
+            return False
+        worker.waiting += 1
+        start = end
+    del buffer[:start]
+    return True
+
+
+def _drop(
+    worker: _Worker, sel: selectors.BaseSelector, workers: dict[socket.socket, _Worker]
+) -> None:
+    sel.unregister(worker.sock)
+    worker.sock.close()
+    del workers[worker.sock]
+
+
+def _commit(hits: HitsFile, params: list[Any]) -> bool:
+    for attempt in range(2):  # a broken connection gets one reopen and retry
+        try:
+            hits.write(params)
+            return True
+        except Exception as exc:
+            if attempt == 1:
+                log.error("hits writer: a batch was not committed (%s)", exc)
+            with contextlib.suppress(Exception):
+                hits.close()
+            with contextlib.suppress(Exception):
+                hits.open()
+    return False
+
+
+# -- the worker's side ----------------------------------------------------------------
+class WriterClient(asyncio.Protocol):
+    """The recorder a worker uses under `serve`: each event-loop pass sends the hits it
+    gathered as one batch; a batch's futures resolve when the writer answers for it."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.committed = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._transport: asyncio.Transport | None = None
+        self._hits: list[Hit] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._sending = False
+        self._sent: deque[list[asyncio.Future[None]]] = deque()
+        self._answers = bytearray()
+        self._down = True
+        self._closing = False
+        self._reconnecting: asyncio.Task[None] | None = None
+        self._idle: asyncio.Event | None = None
+
+    @property
+    def available(self) -> bool:
+        return not self._down
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._idle = asyncio.Event()
+        try:
+            await self._connect()
+        except OSError as exc:
+            log.error("recorder: the hits writer is unreachable (%s); retrying", exc)
+            self._reconnecting = self._loop.create_task(self._reconnect())
+
+    async def _connect(self) -> None:
+        assert self._loop is not None
+        # connected here, not by the loop: uvloop refuses abstract addresses
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(sockaddr(self.address))  # a local socket connects at once
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        await self._loop.create_unix_connection(lambda: self, sock=sock)
+
+    async def _reconnect(self) -> None:
+        attempt = 0
+        while self._down and not self._closing:
+            await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
+            attempt += 1
+            with contextlib.suppress(OSError):
+                await self._connect()
+        if not self._down:
+            log.warning("recorder: the hits writer is back after %d attempts", attempt)
+
+    async def record(self, hit: Hit) -> None:
+        await self.submit(hit)
+
+    def submit(self, hit: Hit) -> asyncio.Future[None]:
+        loop = self._loop
+        if self._down or self._closing or loop is None:
+            raise RecorderUnavailable("the hits writer is unavailable")
+        fut = loop.create_future()
+        self._hits.append(hit)
+        self._waiters.append(fut)
+        if not self._sending:
+            self._sending = True
+            loop.call_soon(self._send)
+        return fut
+
+    def _send(self) -> None:
+        self._sending = False
+        hits, waiters = self._hits, self._waiters
+        self._hits, self._waiters = [], []
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            _fail(waiters, RecorderUnavailable("the hits writer is unavailable"))
+            return
+        frame = _encode(list(chain.from_iterable(hits)))  # the writer formats them
+        transport.write(LENGTH.pack(len(frame)) + frame)
+        self._sent.append(waiters)
+
+    async def close(self) -> None:
+        """Send what is pending, wait for its answers (10 s at most), then disconnect."""
+        if self._hits:
+            self._send()
+        self._closing = True
+        if self._reconnecting is not None:
+            self._reconnecting.cancel()
+        deadline = time.monotonic() + 10
+        while self._sent and not self._down and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if self._transport is not None:
+            self._transport.close()
+
+    # -- asyncio.Protocol -------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+        self._down = False
+
+    def data_received(self, data: bytes) -> None:
+        answers = self._answers
+        answers += data
+        used = 0
+        while len(answers) - used >= ANSWER.size:
+            ok, count = ANSWER.unpack_from(answers, used)
+            used += ANSWER.size
+            error = None if ok else RecorderUnavailable("the hits writer could not commit")
+            for _ in range(min(count, len(self._sent))):
+                waiters = self._sent.popleft()
+                if error is None:
+                    self.committed += len(waiters)
+                    for fut in waiters:
+                        if not fut.done():
+                            fut.set_result(None)
+                else:
+                    _fail(waiters, error)
+        del answers[:used]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        was_down, self._down = self._down, True
+        failure = RecorderUnavailable("the hits writer went away")
+        while self._sent:
+            _fail(self._sent.popleft(), failure)
+        if not was_down and not self._closing:
+            log.error("recorder: the hits writer went away; retrying")
+            if self._loop is not None:
+                self._reconnecting = self._loop.create_task(self._reconnect())
+
+
+def _fail(waiters: list[asyncio.Future[None]], error: BaseException) -> None:
+    for fut in waiters:
+        if not fut.done():
+            fut.set_exception(error)
