@@ -103,7 +103,7 @@ def app_from_env() -> ASGIApp:
     return create_app(from_env(), run_stages=False)
 
 
-def run_pipeline(settings: Settings) -> None:
+def run_pipeline(settings: Settings, parent: int | None = None) -> None:
     """The pipeline process: every stage, until SIGTERM/SIGINT or the parent's death.
 
     The stages share no event loop with the edge: a stage's query would otherwise hold
@@ -120,13 +120,16 @@ def run_pipeline(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        parent = os.getppid()
+        # The parent's pid comes from the parent: read here, it would already be 1 (init)
+        # if the server died while this process was starting, and the orphan would
+        # wait for a parent that is long gone.
+        server = parent or os.getppid()
         svc = Services.build(settings)
         tasks = [
             asyncio.create_task(_supervise(name, stage, svc, stop)) for name, stage in stages()
         ]
         # An orphan (the server was killed with -9) stops by itself.
-        while not stop.is_set() and os.getppid() == parent:
+        while not stop.is_set() and os.getppid() == server:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=1)
         stop.set()

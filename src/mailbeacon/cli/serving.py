@@ -21,7 +21,9 @@ _spawn = multiprocessing.get_context("spawn")
 
 
 def start_pipeline(settings: Settings) -> multiprocessing.process.BaseProcess:
-    process = _spawn.Process(target=run_pipeline, args=(settings,), name="mailbeacon-pipeline")
+    process = _spawn.Process(
+        target=run_pipeline, args=(settings, os.getpid()), name="mailbeacon-pipeline"
+    )
     process.start()
     return process
 
@@ -34,7 +36,7 @@ def start_hits_writer(settings: Settings) -> tuple[multiprocessing.process.BaseP
     process = _spawn.Process(
         target=run_writer,
         args=(str(path), address),
-        kwargs={"anonymize_ip": settings.anonymize_ip},
+        kwargs={"anonymize_ip": settings.anonymize_ip, "parent": os.getpid()},
         name="mailbeacon-hits-writer",
     )
     process.start()

@@ -67,7 +67,12 @@ class _Worker:
 
 
 def run_writer(
-    database: str, address: str, *, anonymize_ip: bool = False, synchronous: str = "FULL"
+    database: str,
+    address: str,
+    *,
+    anonymize_ip: bool = False,
+    synchronous: str = "FULL",
+    parent: int | None = None,
 ) -> None:
     """The writer process: until SIGTERM (then it drains what it has) or the parent dies."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
@@ -79,7 +84,7 @@ def run_writer(
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: outlive workers
-    parent = os.getppid()
+    parent = parent or os.getppid()  # given by the parent: it may die while we start
     hits = HitsFile(Path(database), synchronous)
     hits.open()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
