@@ -81,19 +81,43 @@ def _could_be_hot(head: bytes) -> bool:
 
 
 class _Slot:
-    """One answer owed on a connection, in request order."""
+    """One answer owed on a connection, in request order; called when its commit ends."""
 
-    __slots__ = ("answer", "data", "head", "keep_alive")
+    __slots__ = ("answer", "conn", "data", "head", "keep_alive")
 
-    def __init__(self, answer: Answer, head: bool, keep_alive: bool) -> None:
-        self.answer, self.head, self.keep_alive = answer, head, keep_alive
+    def __init__(self, conn: EdgeProtocol, answer: Answer, head: bool, keep_alive: bool) -> None:
+        self.conn, self.answer, self.head, self.keep_alive = conn, answer, head, keep_alive
         self.data: bytes | None = None  # the bytes to write, once known
+
+    def __call__(self, fut: asyncio.Future[None]) -> None:
+        failed = fut.cancelled() or fut.exception() is not None
+        self.data = _bytes(self.answer.lost if failed else self.answer.ok, self)
+        self.conn._flush()
+
+
+# Whole answers by (reply, keep-alive, HEAD), for the current date line: uvicorn replaces
+# its default headers once a second, and most answers are the same few byte strings.
+_answers: dict[tuple[Reply, bool, bool], bytes] = {}
+_defaults: list[object] = [None]
+
+
+def _bytes(reply: Reply, slot: _Slot) -> bytes:
+    defaults = slot.conn.server_state.default_headers  # the date (and server, if set)
+    if _defaults[0] is not defaults:
+        _defaults[0] = defaults
+        _answers.clear()
+    key = (reply, slot.keep_alive, slot.head)
+    data = _answers.get(key)
+    if data is None:
+        lines = b"".join(b"%s: %s\r\n" % kv for kv in defaults)  # type: ignore[attr-defined]
+        tail = b"\r\n" if slot.keep_alive else CLOSE + b"\r\n"
+        data = reply.status + lines + reply.headers + tail + (b"" if slot.head else reply.body)
+        if len(_answers) < 4096:  # redirects are per link: keep the cache small
+            _answers[key] = data
+    return data
 
 
 class EdgeProtocol(asyncio.Protocol):
-    # uvicorn replaces its default headers (the date) once a second; format them once too
-    _defaults: tuple[object, bytes] = (None, b"")
-
     def __init__(
         self,
         config: Any,
@@ -213,34 +237,17 @@ class EdgeProtocol(asyncio.Protocol):
             return
         self.server_state.total_requests += 1
         keep_alive = parser.should_keep_alive() and parser.get_http_version() != "1.0"
-        slot = _Slot(answer, method == "HEAD", keep_alive)
+        slot = _Slot(self, answer, method == "HEAD", keep_alive)
         commit = answer.commit
         if commit is None:
-            slot.data = self._bytes(answer.ok, slot)
+            slot.data = _bytes(answer.ok, slot)
         else:
-            commit.add_done_callback(lambda fut: self._settle(slot, fut))
+            commit.add_done_callback(slot)
         self.slots.append(slot)
         if slot.data is not None:
             self._flush()
 
     # -- answers --------------------------------------------------------------------------
-    def _settle(self, slot: _Slot, fut: asyncio.Future[None]) -> None:
-        failed = fut.cancelled() or fut.exception() is not None
-        slot.data = self._bytes(slot.answer.lost if failed else slot.answer.ok, slot)
-        self._flush()
-
-    def _bytes(self, reply: Reply, slot: _Slot) -> bytes:
-        defaults = self.server_state.default_headers  # the date (and server, if set)
-        source, lines = EdgeProtocol._defaults
-        if source is not defaults:
-            lines = b"".join(b"%s: %s\r\n" % kv for kv in defaults)
-            EdgeProtocol._defaults = (defaults, lines)
-        if slot.keep_alive:
-            tail = b"\r\n" if slot.head else b"\r\n" + reply.body
-        else:
-            tail = CLOSE + b"\r\n" + (b"" if slot.head else reply.body)
-        return reply.status + lines + reply.headers + tail
-
     def _flush(self) -> None:
         """Write every answer that is ready, in request order."""
         slots, transport = self.slots, self.transport
