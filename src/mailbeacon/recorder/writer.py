@@ -215,9 +215,8 @@ class WriterClient(asyncio.Protocol):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._transport: asyncio.Transport | None = None
         self._hits: list[Hit] = []
-        self._waiters: list[asyncio.Future[None]] = []
-        self._sending = False
-        self._sent: deque[list[asyncio.Future[None]]] = deque()
+        self._batch: asyncio.Future[None] | None = None  # the hits' future, until sent
+        self._sent: deque[tuple[asyncio.Future[None], int]] = deque()
         self._answers = bytearray()
         self._down = True
         self._closing = False
@@ -260,35 +259,39 @@ class WriterClient(asyncio.Protocol):
             log.warning("recorder: the hits writer is back after %d attempts", attempt)
 
     async def record(self, hit: Hit) -> None:
-        await self.submit(hit)
+        # shielded: the future is the whole batch's, and one caller's cancellation must
+        # not cancel it for the others
+        await asyncio.shield(self.submit(hit))
 
     def submit(self, hit: Hit) -> asyncio.Future[None]:
+        """Queue `hit`; the returned future (shared by every hit of this event-loop pass)
+        resolves when the writer has committed them."""
         loop = self._loop
         if self._down or self._closing or loop is None:
             raise RecorderUnavailable("the hits writer is unavailable")
-        fut = loop.create_future()
-        self._hits.append(hit)
-        self._waiters.append(fut)
-        if not self._sending:
-            self._sending = True
+        batch = self._batch
+        if batch is None:
+            batch = self._batch = loop.create_future()
             loop.call_soon(self._send)
-        return fut
+        self._hits.append(hit)
+        return batch
 
     def _send(self) -> None:
-        self._sending = False
-        hits, waiters = self._hits, self._waiters
-        self._hits, self._waiters = [], []
+        hits, batch = self._hits, self._batch
+        self._hits, self._batch = [], None
+        if batch is None:
+            return
         transport = self._transport
         if transport is None or transport.is_closing():
-            _fail(waiters, RecorderUnavailable("the hits writer is unavailable"))
+            _fail(batch, RecorderUnavailable("the hits writer is unavailable"))
             return
         frame = _encode(list(chain.from_iterable(hits)))  # the writer formats them
         transport.write(LENGTH.pack(len(frame)) + frame)
-        self._sent.append(waiters)
+        self._sent.append((batch, len(hits)))
 
     async def close(self) -> None:
         """Send what is pending, wait for its answers (10 s at most), then disconnect."""
-        if self._hits:
+        if self._batch is not None:
             self._send()
         self._closing = True
         if self._reconnecting is not None:
@@ -313,14 +316,13 @@ class WriterClient(asyncio.Protocol):
             used += ANSWER.size
             error = None if ok else RecorderUnavailable("the hits writer could not commit")
             for _ in range(min(count, len(self._sent))):
-                waiters = self._sent.popleft()
+                batch, hits = self._sent.popleft()
                 if error is None:
-                    self.committed += len(waiters)
-                    for fut in waiters:
-                        if not fut.done():
-                            fut.set_result(None)
+                    self.committed += hits
+                    if not batch.done():
+                        batch.set_result(None)
                 else:
-                    _fail(waiters, error)
+                    _fail(batch, error)
         del answers[:used]
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -328,14 +330,13 @@ class WriterClient(asyncio.Protocol):
         was_down, self._down = self._down, True
         failure = RecorderUnavailable("the hits writer went away")
         while self._sent:
-            _fail(self._sent.popleft(), failure)
+            _fail(self._sent.popleft()[0], failure)
         if not was_down and not self._closing:
             log.error("recorder: the hits writer went away; retrying")
             if self._loop is not None:
                 self._reconnecting = self._loop.create_task(self._reconnect())
 
 
-def _fail(waiters: list[asyncio.Future[None]], error: BaseException) -> None:
-    for fut in waiters:
-        if not fut.done():
-            fut.set_exception(error)
+def _fail(batch: asyncio.Future[None], error: BaseException) -> None:
+    if not batch.done():
+        batch.set_exception(error)
