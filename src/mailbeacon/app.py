@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI
+from sqlalchemy import func, select
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mailbeacon.analytics.rollups import run_forever as rollups_stage
@@ -30,9 +32,10 @@ from mailbeacon.edge import ActionUnavailable, Friend, create_edge
 from mailbeacon.enrich.pipeline import run_forever as enrich_stage
 from mailbeacon.recorder import open_recorder
 from mailbeacon.settings import Settings, from_env
-from mailbeacon.store import Database
+from mailbeacon.store import Database, now
 from mailbeacon.store.links import LinkResolver
 from mailbeacon.store.retention import run_forever as retention_stage
+from mailbeacon.store.schema import hits
 from mailbeacon.tokens import Token
 from mailbeacon.web import install as install_web
 
@@ -77,6 +80,17 @@ class EdgeActions:
     async def unsubscribe(self, token: Token) -> None:
         async with self.svc.db.begin() as conn:
             await set_lead_status(conn, token.company_id, token.lead_id, "unsubscribed")
+
+    async def forwards_since(self, token: Token, seconds: float) -> int:
+        query = select(func.count()).where(
+            hits.c.company_id == token.company_id,
+            hits.c.message_id == token.message_id,
+            hits.c.lead_id == token.lead_id,
+            hits.c.kind == "forward",
+            hits.c.at > now() - dt.timedelta(seconds=seconds),
+        )
+        async with self.svc.db.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
 
     async def forward(self, token: Token, friend: Friend) -> None:
         svc = self.svc

@@ -139,6 +139,7 @@ class FakeActions:
         self.unsubscribed: list[Token] = []
         self.forwarded: list[tuple[Token, Friend]] = []
         self.fail = False
+        self.recorded_forwards = 0  # what other workers (or a restart) already recorded
 
     async def unsubscribe(self, token: Token) -> None:
         if self.fail:
@@ -149,6 +150,9 @@ class FakeActions:
         if self.fail:
             raise ActionUnavailable("down")
         self.forwarded.append((token, friend))
+
+    async def forwards_since(self, token: Token, seconds: float) -> int:
+        return self.recorded_forwards
 
 
 @dataclass

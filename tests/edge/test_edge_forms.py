@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import httpx
 import pytest
+from sqlalchemy import insert
 
+from mailbeacon.api.context import Services
+from mailbeacon.app import EdgeActions
 from mailbeacon.edge.forms import FormNonce, RateLimit
-from mailbeacon.tokens import Kind
+from mailbeacon.settings import Settings
+from mailbeacon.store import Database, now
+from mailbeacon.store.schema import hits
+from mailbeacon.tokens import Kind, Token
 
 
 def _nonce(page: str) -> str:
@@ -126,6 +133,21 @@ async def test_forward_is_limited_to_five_per_token_per_hour(live, seeded_sqlite
     assert len(live.actions.forwarded) == 5
 
 
+async def test_forwards_recorded_by_other_workers_count_toward_the_limit(
+    live, seeded_sqlite
+) -> None:
+    s = seeded_sqlite
+    path = f"/f/{s.token(Kind.FORWARD)}"
+    live.actions.recorded_forwards = 4
+    async with httpx.AsyncClient(base_url=live.base) as http:
+        nonce = _nonce((await http.get(path)).text)
+        first = await http.post(path, data={"nonce": nonce, "email": "a@example.com"})
+        live.actions.recorded_forwards = 5  # the forward just made, as the hits now show
+        second = await http.post(path, data={"nonce": nonce, "email": "b@example.com"})
+    assert (first.status_code, second.status_code) == (200, 429)
+    assert second.headers["retry-after"] == "3600" and len(live.actions.forwarded) == 1
+
+
 def test_form_nonce_is_bound_to_its_token_and_expires() -> None:
     nonce = FormNonce(b"secret", ttl_s=3600)
     issued = nonce.issue("t1.abc", now=1_000_000)
@@ -144,3 +166,22 @@ def test_rate_limit_gives_back_failed_attempts(limit: int) -> None:
     assert not rl.take((1, 1)) and rl.take((1, 2))
     rl.give_back((1, 1))
     assert rl.take((1, 1))
+
+
+async def test_recorded_forwards_are_counted_from_the_hits_table(seeded, db_url: str) -> None:
+    s = seeded
+    ids = {"company_id": s.company_id, "message_id": s.message_id, "lead_id": s.lead_id}
+    db = Database.unpooled(db_url)
+    async with db.begin() as conn:
+        for age_s, kind in ((60, "forward"), (1800, "forward"), (7200, "forward"), (5, "open")):
+            at = now() - dt.timedelta(seconds=age_s)
+            await conn.execute(insert(hits).values(at=at, kind=kind, method="POST", **ids))
+    await db.dispose()
+    svc = Services.build(Settings(database_url=db_url))
+    try:
+        token = Token(Kind.FORWARD, **ids)
+        assert await EdgeActions(svc).forwards_since(token, 3600) == 2  # not older, not opens
+        other = Token(Kind.FORWARD, s.company_id, s.message_id, s.lead_id + 1000)
+        assert await EdgeActions(svc).forwards_since(other, 3600) == 0
+    finally:
+        await svc.db.dispose()

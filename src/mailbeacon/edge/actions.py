@@ -39,3 +39,9 @@ class Actions(Protocol):
         reader, and send them their own tracked copy of `token.message_id`.
         The edge records the `forward` hit itself after this returns."""
         ...
+
+    async def forwards_since(self, token: Token, seconds: float) -> int:
+        """How many forwards of this email by this reader (`token`'s message and lead)
+        were recorded in the last `seconds`, in any process: the hourly limit holds
+        across workers and restarts."""
+        ...

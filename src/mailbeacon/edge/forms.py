@@ -178,7 +178,13 @@ class Forms:
             await html(send, 400, again)
             return
         key = (token.message_id, token.lead_id)
-        if not self.forward_limit.take(key):
+        limit = self.forward_limit
+        try:  # recorded forwards, from every worker; then this process's own in flight
+            recent = await self.actions.forwards_since(token, limit.window_s)
+        except Exception:
+            log.exception("forward limit: recorded forwards could not be counted")
+            recent = 0
+        if recent >= limit.limit or not limit.take(key):
             await html(send, 429, pages.FORWARD_LIMIT, [(b"retry-after", b"3600")])
             return
         hit = self.make_hit(scope, token, "forward", None)
