@@ -30,6 +30,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mailbeacon.edge.app import Edge
 from mailbeacon.edge.quick import Answer, Quick, Reply
+from mailbeacon.recorder import RecorderUnavailable
 
 log = logging.getLogger("mailbeacon.edge")
 
@@ -89,9 +90,8 @@ class _Slot:
         self.conn, self.answer, self.head, self.keep_alive = conn, answer, head, keep_alive
         self.data: bytes | None = None  # the bytes to write, once known
 
-    def __call__(self, fut: asyncio.Future[None]) -> None:
-        failed = fut.cancelled() or fut.exception() is not None
-        self.data = _bytes(self.answer.lost if failed else self.answer.ok, self)
+    def __call__(self, committed: bool) -> None:
+        self.data = _bytes(self.answer.ok if committed else self.answer.lost, self)
         self.conn._flush()
 
 
@@ -238,12 +238,14 @@ class EdgeProtocol(asyncio.Protocol):
         self.server_state.total_requests += 1
         keep_alive = parser.should_keep_alive() and parser.get_http_version() != "1.0"
         slot = _Slot(self, answer, method == "HEAD", keep_alive)
-        commit = answer.commit
-        if commit is None:
+        self.slots.append(slot)
+        if answer.hit is None:
             slot.data = _bytes(answer.ok, slot)
         else:
-            commit.add_done_callback(slot)
-        self.slots.append(slot)
+            try:
+                self.quick.submit(answer.hit, slot)  # type: ignore[union-attr]
+            except RecorderUnavailable:
+                slot.data = _bytes(answer.lost, slot)
         if slot.data is not None:
             self._flush()
 

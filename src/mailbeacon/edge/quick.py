@@ -10,14 +10,14 @@ which is the reference for what every answer must be; tests run both and compare
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 from urllib.parse import quote
 
 from mailbeacon.edge import pages
 from mailbeacon.edge.app import URL_SAFE, Edge
 from mailbeacon.edge.responses import GIF, NO_STORE, PAGE_HEADERS, PNG, Headers
-from mailbeacon.recorder import HitsWriter, RecorderUnavailable
+from mailbeacon.recorder import Hit, HitsWriter
 from mailbeacon.tokens import Kind
 
 
@@ -66,10 +66,10 @@ def continue_page(location: str) -> Reply:
 
 
 class Answer(NamedTuple):
-    """What to write: `ok` once `commit` resolves, `lost` if it fails (or at once when
-    `commit` is None: nothing to record, or the recorder is already down)."""
+    """What to write: `ok` once `hit` is committed, `lost` if it is not (or `ok` at once
+    when there is no hit to record)."""
 
-    commit: asyncio.Future[None] | None
+    hit: Hit | None
     ok: Reply
     lost: Reply
 
@@ -77,10 +77,21 @@ class Answer(NamedTuple):
 class Quick:
     def __init__(self, edge: Edge, recorder: HitsWriter) -> None:
         self.edge, self.recorder = edge, recorder
+        # `submit(hit, done)`: done(committed) once the hit's commit ended; raises
+        # RecorderUnavailable at once when the recorder is down
+        self.submit: Callable[[Hit, Callable[[bool], None]], None] = getattr(
+            recorder, "submit_then", self._through_future
+        )
         self.links = edge.links
         self.make_hit = edge.make_hit
         # a link's 302 and its can't-count page, built once per URL
         self._targets: dict[str, tuple[Reply, Reply]] = {}
+
+    def _through_future(self, hit: Hit, done: Callable[[bool], None]) -> None:
+        def settled(fut: asyncio.Future[None]) -> None:
+            done(not fut.cancelled() and fut.exception() is None)
+
+        self.recorder.submit(hit).add_done_callback(settled)
 
     def answer(
         self, method: str, target: bytes, headers: Iterable[tuple[bytes, bytes]], peer: str | None
@@ -109,11 +120,7 @@ class Quick:
         token = self.edge.verify(text[:-4], Kind.OPEN)
         if token is None:  # the image anyway, nothing recorded
             return Answer(None, ok, ok)
-        hit = self.make_hit.make(headers, peer, method, token, "open", None)
-        try:
-            return Answer(self.recorder.submit(hit), ok, lost)
-        except RecorderUnavailable:
-            return Answer(None, lost, lost)
+        return Answer(self.make_hit.make(headers, peer, method, token, "open", None), ok, lost)
 
     def _click(
         self, method: str, text: str, headers: Iterable[tuple[bytes, bytes]], peer: str | None
@@ -134,7 +141,4 @@ class Quick:
         ok = HONEYPOT if link.kind == "honeypot" else target[0]
         lost = target[1]
         hit = self.make_hit.make(headers, peer, method, token, "click", token.link_index)
-        try:
-            return Answer(self.recorder.submit(hit), ok, lost)
-        except RecorderUnavailable:
-            return Answer(None, lost, lost)
+        return Answer(hit, ok, lost)

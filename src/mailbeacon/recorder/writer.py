@@ -27,6 +27,8 @@ import socket
 import struct
 import time
 from collections import deque
+from collections.abc import Callable
+from functools import partial
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -215,8 +217,8 @@ class WriterClient(asyncio.Protocol):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._transport: asyncio.Transport | None = None
         self._hits: list[Hit] = []
-        self._batch: asyncio.Future[None] | None = None  # the hits' future, until sent
-        self._sent: deque[tuple[asyncio.Future[None], int]] = deque()
+        self._dones: list[Callable[[bool], None]] = []  # one per hit, until sent
+        self._sent: deque[list[Callable[[bool], None]]] = deque()  # sent, unanswered
         self._answers = bytearray()
         self._down = True
         self._closing = False
@@ -259,39 +261,44 @@ class WriterClient(asyncio.Protocol):
             log.warning("recorder: the hits writer is back after %d attempts", attempt)
 
     async def record(self, hit: Hit) -> None:
-        # shielded: the future is the whole batch's, and one caller's cancellation must
-        # not cancel it for the others
-        await asyncio.shield(self.submit(hit))
+        await self.submit(hit)
 
     def submit(self, hit: Hit) -> asyncio.Future[None]:
-        """Queue `hit`; the returned future (shared by every hit of this event-loop pass)
-        resolves when the writer has committed them."""
+        """Queue `hit`; the future resolves once the writer has committed it."""
+        loop = self._loop
+        if loop is None:
+            raise RecorderUnavailable("the hits writer is unavailable")
+        fut = loop.create_future()
+        self.submit_then(hit, partial(_settle, fut))
+        return fut
+
+    def submit_then(self, hit: Hit, done: Callable[[bool], None]) -> None:
+        """Queue `hit`; `done(committed)` is called when the writer has answered for it,
+        straight from the socket's callback (no future, no extra loop pass)."""
         loop = self._loop
         if self._down or self._closing or loop is None:
             raise RecorderUnavailable("the hits writer is unavailable")
-        batch = self._batch
-        if batch is None:
-            batch = self._batch = loop.create_future()
+        if not self._hits:
             loop.call_soon(self._send)
         self._hits.append(hit)
-        return batch
+        self._dones.append(done)
 
     def _send(self) -> None:
-        hits, batch = self._hits, self._batch
-        self._hits, self._batch = [], None
-        if batch is None:
+        hits, dones = self._hits, self._dones
+        self._hits, self._dones = [], []
+        if not hits:
             return
         transport = self._transport
         if transport is None or transport.is_closing():
-            _fail(batch, RecorderUnavailable("the hits writer is unavailable"))
+            _tell(dones, False)
             return
         frame = _encode(list(chain.from_iterable(hits)))  # the writer formats them
         transport.write(LENGTH.pack(len(frame)) + frame)
-        self._sent.append((batch, len(hits)))
+        self._sent.append(dones)
 
     async def close(self) -> None:
         """Send what is pending, wait for its answers (10 s at most), then disconnect."""
-        if self._batch is not None:
+        if self._hits:
             self._send()
         self._closing = True
         if self._reconnecting is not None:
@@ -314,29 +321,36 @@ class WriterClient(asyncio.Protocol):
         while len(answers) - used >= ANSWER.size:
             ok, count = ANSWER.unpack_from(answers, used)
             used += ANSWER.size
-            error = None if ok else RecorderUnavailable("the hits writer could not commit")
             for _ in range(min(count, len(self._sent))):
-                batch, hits = self._sent.popleft()
-                if error is None:
-                    self.committed += hits
-                    if not batch.done():
-                        batch.set_result(None)
-                else:
-                    _fail(batch, error)
+                dones = self._sent.popleft()
+                if ok:
+                    self.committed += len(dones)
+                _tell(dones, bool(ok))
         del answers[:used]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
         was_down, self._down = self._down, True
-        failure = RecorderUnavailable("the hits writer went away")
         while self._sent:
-            _fail(self._sent.popleft()[0], failure)
+            _tell(self._sent.popleft(), False)
         if not was_down and not self._closing:
             log.error("recorder: the hits writer went away; retrying")
             if self._loop is not None:
                 self._reconnecting = self._loop.create_task(self._reconnect())
 
 
-def _fail(batch: asyncio.Future[None], error: BaseException) -> None:
-    if not batch.done():
-        batch.set_exception(error)
+def _tell(dones: list[Callable[[bool], None]], committed: bool) -> None:
+    for done in dones:
+        try:
+            done(committed)
+        except Exception:  # one caller's bug must not keep the others waiting
+            log.exception("recorder: a commit callback failed")
+
+
+def _settle(fut: asyncio.Future[None], committed: bool) -> None:
+    if fut.done():  # its awaiting task was cancelled
+        return
+    if committed:
+        fut.set_result(None)
+    else:
+        fut.set_exception(RecorderUnavailable("the hits were not committed"))
