@@ -1,19 +1,19 @@
 """`mailbeacon serve`: uvicorn with uvloop and httptools (`edge.protocol`), N workers.
 
-Each worker builds its own app from the environment (`mailbeacon.app:app_from_env`), so
-each has its own hits writer; SQLite serialises their commits on its write lock, and
-PostgreSQL takes them in parallel. The access log is off: the hits table is the log.
+Each worker builds its own app from the environment (`mailbeacon.app:app_from_env`). On
+SQLite every worker sends its hits to the one writer process `cli.serving` starts
+(`recorder.writer`); on PostgreSQL each worker writes its own. The access log is off:
+the hits table is the log.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 
 import uvicorn
 
 from mailbeacon.edge.protocol import EdgeProtocol
-from mailbeacon.settings import Settings, from_env
+from mailbeacon.settings import Settings
 
 FACTORY = "mailbeacon.app:app_from_env"
 
@@ -41,17 +41,3 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         backlog=4096,
         timeout_graceful_shutdown=10,
     )
-
-
-def main() -> None:
-    """`python -m mailbeacon.edge.server`: the HTTP workers alone, no pipeline (bench)."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--workers", type=int, default=1)
-    args = parser.parse_args()
-    serve(from_env(), args.host, args.port, args.workers)
-
-
-if __name__ == "__main__":
-    main()

@@ -6,10 +6,11 @@ but could lose the last commits on power loss; group commit makes FULL cheap.) T
 thread is the connection's only user, so sqlite3's thread check holds, and the event
 loop never blocks on the disk.
 
-With several workers, each has a writer and they take turns through an `flock` on a
-lock file beside the database: the kernel hands the lock over the moment it is free,
-where SQLite's own busy handler would sleep for milliseconds (it made p99 ~90 ms). While
-one worker commits, the other's next batch grows.
+`HitsFile` is the file access, shared with the writer process `serve` runs on SQLite
+(`recorder.writer`); `SqliteRecorder` is the in-process recorder (a server built without
+`serve`, and tests). Writers to one file take turns through an `flock` on a lock file
+beside the database: the kernel hands the lock over the moment it is free, where
+SQLite's own busy handler would sleep for milliseconds (it made p99 ~90 ms).
 """
 
 from __future__ import annotations
