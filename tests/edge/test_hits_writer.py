@@ -9,12 +9,14 @@ import socket
 import struct
 import time
 from collections.abc import Iterator
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import pytest
 
+from mailbeacon.cli.serving import start_hits_writer
 from mailbeacon.recorder import Hit, RecorderUnavailable, open_recorder
-from mailbeacon.recorder.writer import address_for, run_writer, sockaddr
+from mailbeacon.recorder.writer import run_writer, sockaddr
 from mailbeacon.settings import Settings
 from mailbeacon.store.db import sqlite_path
 
@@ -28,27 +30,13 @@ def _hit(s, n: int, ip: str = "192.0.2.77") -> Hit:
     )  # fmt: skip
 
 
-def _start(url: str, anonymize_ip: bool = False) -> tuple[multiprocessing.Process, str]:
-    path = sqlite_path(url)
-    assert path is not None
-    address = address_for(path) + f"-{time.monotonic_ns()}"
-    process = multiprocessing.get_context("spawn").Process(
-        target=run_writer, args=(str(path), address), kwargs={"anonymize_ip": anonymize_ip}
-    )
-    process.start()
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            with socket.socket(socket.AF_UNIX) as probe:
-                probe.connect(sockaddr(address))
-            return process, address
-        except OSError:
-            assert process.is_alive() and time.monotonic() < deadline, "writer did not start"
-            time.sleep(0.02)
+def _start(url: str, anonymize_ip: bool = False) -> tuple[BaseProcess, str]:
+    """The writer as `serve` starts it (returns once it takes connections)."""
+    return start_hits_writer(Settings(database_url=url, anonymize_ip=anonymize_ip))
 
 
 @pytest.fixture
-def writer(seeded_sqlite) -> Iterator[tuple[multiprocessing.Process, str]]:
+def writer(seeded_sqlite) -> Iterator[tuple[BaseProcess, str]]:
     process, address = _start(seeded_sqlite.url)
     yield process, address
     process.kill()

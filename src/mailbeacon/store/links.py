@@ -31,11 +31,10 @@ class LinkResolver:
         self._cache: OrderedDict[tuple[int, int, int], Link] = OrderedDict()
 
     async def __call__(self, company_id: int, message_id: int, link_index: int) -> Link | None:
-        key = (company_id, message_id, link_index)
-        link = self._cache.get(key)
+        link = self.peek(company_id, message_id, link_index)
         if link is not None:
-            self._cache.move_to_end(key)
             return link
+        key = (company_id, message_id, link_index)
         link = await self._load(company_id, message_id, link_index)
         # Misses are not cached: they need a valid signature, so nobody can flood them, and
         # a row written after a first miss must still be found.
