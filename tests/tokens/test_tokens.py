@@ -87,3 +87,41 @@ def test_malformed_tokens_are_rejected(text: str) -> None:
 def test_key_ids_must_be_plain(kid: str) -> None:
     with pytest.raises(ValueError):
         Signer(((kid, b"secret"),))
+
+
+@given(tokens, st.binary(min_size=1, max_size=100))
+def test_the_tag_is_plain_hmac_sha256_so_mail_already_sent_still_verifies(
+    token: Token, secret: bytes
+) -> None:
+    """The tag is computed with two pre-keyed hashlib objects; it must stay exactly
+    HMAC-SHA256(secret, kid || payload) cut to 12 bytes, for keys short and long."""
+    import base64
+    import hashlib
+    import hmac
+
+    one = Signer([("kid", secret)])
+    text = one.sign(token)
+    raw = base64.urlsafe_b64decode(text.split(".", 1)[1] + "==")
+    payload, tag = raw[:-12], raw[-12:]
+    assert tag == hmac.new(secret, b"kid" + payload, hashlib.sha256).digest()[:12]
+
+
+def test_a_golden_token_from_an_earlier_release_still_verifies() -> None:
+    # signed by the release before the hashlib-based tag; must verify forever
+    old = Signer([("bench", b"bench-secret-key")])
+    assert old.verify("bench.AQzAxAfNgwYAeH19XhHaNLs5US0l") == Token(
+        Kind.OPEN, 12, 123456, 98765, 0
+    )
+
+
+def test_other_spellings_of_the_same_bytes_are_rejected() -> None:
+    text = signer.sign(Token(Kind.OPEN, 1, 2, 3, 4))
+    kid, body = text.split(".")
+    assert len(body) % 4 in (2, 3)  # a last character with spare bits
+    alphabet = string.ascii_uppercase + string.ascii_lowercase + string.digits + "-_"
+    last = alphabet.index(body[-1])
+    spare = 0x0F if len(body) % 4 == 2 else 0x03
+    for bits in range(1, spare + 1):  # same decoded bytes, other spare bits
+        assert signer.verify(f"{kid}.{body[:-1]}{alphabet[last | bits]}") is None
+    assert signer.verify(f"{text}=") is None and signer.verify(f"{text}==") is None
+    assert signer.verify(text) is not None

@@ -16,8 +16,9 @@ from __future__ import annotations
 import binascii
 import hashlib
 import hmac
-from dataclasses import dataclass
+import re
 from enum import IntEnum
+from typing import NamedTuple
 
 TAG_BYTES = 12
 MAX_TOKEN_CHARS = 200  # anything longer is garbage; refuse before decoding
@@ -33,8 +34,9 @@ class Kind(IntEnum):
 _KINDS = {int(k): k for k in Kind}
 
 
-@dataclass(frozen=True, slots=True)
-class Token:
+class Token(NamedTuple):
+    """What a token stands for. A tuple, not a dataclass: the pixel builds one per request."""
+
     kind: Kind
     company_id: int
     message_id: int
@@ -59,14 +61,14 @@ def _read_varints(data: bytes, count: int) -> list[int] | None:
     values: list[int] = []
     n = shift = 0
     for b in data:
-        n |= (b & 0x7F) << shift
-        if b & 0x80:
-            shift += 7
-            if shift > 63:
-                return None
+        if b < 0x80:
+            values.append(n | (b << shift))
+            n = shift = 0
             continue
-        values.append(n)
-        n = shift = 0
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if shift > 63:
+            return None
     if shift or len(values) != count:
         return None
     return values
@@ -80,18 +82,52 @@ def _b64(data: bytes) -> str:
     return binascii.b2a_base64(data, newline=False).translate(_TO_URLSAFE).rstrip(b"=").decode()
 
 
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+_B64_VALUE = {
+    c: i for i, c in enumerate(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+}
+# By the length of the last group: the padding binascii needs, and the low bits of the
+# last character that carry no data (a canonical encoding leaves them zero).
+_PAD = {0: b"", 2: b"==", 3: b"="}
+_SLACK = {0: 0, 2: 0x0F, 3: 0x03}
+
+
 def _unb64(text: str) -> bytes | None:
-    """URL-safe base64 without padding; None for anything else (strict: no stray bytes)."""
-    try:
-        raw = (text + "=" * (-len(text) % 4)).encode("ascii")
-    except UnicodeEncodeError:
+    """URL-safe base64 without padding, in its one canonical spelling; None for anything
+    else (other alphabets, padding, stray characters, non-zero slack bits)."""
+    rest = len(text) % 4
+    if rest == 1 or _B64URL.fullmatch(text) is None:
         return None
-    if b"+" in raw or b"/" in raw:
+    raw = text.encode("ascii")
+    if rest and _B64_VALUE[raw[-1]] & _SLACK[rest]:
         return None
     try:
-        return binascii.a2b_base64(raw.translate(_FROM_URLSAFE), strict_mode=True)
+        return binascii.a2b_base64(raw.translate(_FROM_URLSAFE) + _PAD[rest], strict_mode=True)
     except (binascii.Error, ValueError):
         return None
+
+
+class _Mac:
+    """HMAC-SHA256 keyed once, with the key id already hashed in: RFC 2104 spelled out
+    with two pre-keyed hashlib objects, ~3x cheaper per token than `hmac.HMAC.copy()`
+    (the pixel verifies a token per request)."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, secret: bytes, prefix: bytes) -> None:
+        block = hashlib.sha256().block_size
+        key = hashlib.sha256(secret).digest() if len(secret) > block else secret
+        key = key.ljust(block, b"\0")
+        self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in key))
+        self._inner.update(prefix)
+        self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+    def tag(self, payload: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(payload)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()[:TAG_BYTES]
 
 
 class Signer:
@@ -104,13 +140,10 @@ class Signer:
             if not kid or "." in kid or not kid.isascii():
                 raise ValueError(f"key id {kid!r} must be ASCII without '.'")
         self._sign_kid, _ = keys[0]
-        # Pre-keyed HMAC objects: copy() is cheaper than re-keying per request.
-        self._macs = {kid: hmac.new(secret, kid.encode(), hashlib.sha256) for kid, secret in keys}
+        self._macs = {kid: _Mac(secret, kid.encode()) for kid, secret in keys}
 
     def _tag(self, kid: str, payload: bytes) -> bytes:
-        mac = self._macs[kid].copy()
-        mac.update(payload)
-        return mac.digest()[:TAG_BYTES]
+        return self._macs[kid].tag(payload)
 
     def sign(self, token: Token) -> str:
         payload = bytearray()
@@ -136,13 +169,8 @@ class Signer:
         data = _unb64(body)
         if data is None or len(data) <= TAG_BYTES:
             return None
-        # base64 decoding tolerates some non-canonical spellings; insist on the one we make
-        if _b64(data) != body:
-            return None
         payload = data[:-TAG_BYTES]
-        mac = mac.copy()
-        mac.update(payload)
-        if not hmac.compare_digest(data[-TAG_BYTES:], mac.digest()[:TAG_BYTES]):
+        if not hmac.compare_digest(data[-TAG_BYTES:], mac.tag(payload)):
             return None
         if len(payload) == 5 and max(payload) < 0x80:  # every id below 128: one byte each
             kind, company_id, message_id, lead_id, link_index = payload
