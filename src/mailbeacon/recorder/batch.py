@@ -80,10 +80,12 @@ def anonymize(ip: str | None) -> str | None:
 
 
 def text(value: bytes | None, limit: int | None = None) -> str | None:
-    """A header as text for the database: UTF-8 when it is, no NULs, cut to the column."""
+    """A header as text for the database: UTF-8 when it is, no NULs, no surrounding
+    whitespace (not part of a field value, RFC 9110; httptools leaves the trailing
+    part), cut to the column."""
     if value is None:
         return None
-    s = value.decode("utf-8", "replace").replace("\x00", "")
+    s = value.decode("utf-8", "replace").replace("\x00", "").strip(" \t")
     return s[:limit] if limit else s
 
 

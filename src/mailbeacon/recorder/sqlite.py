@@ -25,10 +25,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from mailbeacon.recorder.batch import RETRY_DELAYS, Hit, RecorderUnavailable, values
+from mailbeacon.recorder.batch import RETRY_DELAYS, Hit, RecorderUnavailable, anonymize, text
 from mailbeacon.store.db import sqlite_path
 
 INSERT = (
@@ -51,19 +52,19 @@ _EPOCH = dt.datetime(1970, 1, 1)
 log = logging.getLogger("mailbeacon.recorder")
 
 
-_second: tuple[tuple[int, int], str] = ((0, 0), "1970-01-01 00:00:00")  # the last one stamped
+_second: tuple[int, str] = (0, "1970-01-01 00:00:00")  # the last second stamped
 
 
 def stamp(at: float) -> str:
     """Naive UTC in the text form SQLAlchemy's SQLite DateTime reads and writes."""
     global _second
-    d = dt.timedelta(seconds=at)
+    seconds, micros = divmod(round(at * 1_000_000), 1_000_000)
     key, text = _second  # one read: another writer thread may replace it meanwhile
-    if key != (d.days, d.seconds):  # a batch's hits mostly share their second
-        t = _EPOCH + dt.timedelta(days=d.days, seconds=d.seconds)
+    if key != seconds:  # a batch's hits mostly share their second
+        t = _EPOCH + dt.timedelta(seconds=seconds)
         text = f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}:{t.second:02d}"
-        _second = (d.days, d.seconds), text
-    return f"{text}.{d.microseconds:06d}"
+        _second = seconds, text
+    return f"{text}.{micros:06d}"
 
 
 def _resolve(waiters: list[asyncio.Future[None]], error: BaseException | None) -> None:
@@ -271,11 +272,23 @@ class SqliteRecorder:
 
 def params_of(hits: list[Hit], anonymize_ip: bool) -> list[object]:
     """The hits as one flat list of INSERT parameters, `COLUMNS` per hit."""
-    params: list[object] = []
-    for h in hits:
-        params.append(stamp(h.at))
-        params.extend(values(h, anonymize_ip))
-    return params
+    return format_rows(list(chain.from_iterable(hits)), anonymize_ip)
+
+
+def format_rows(fields: list[Any], anonymize_ip: bool) -> list[Any]:
+    """Hits' fields laid end to end (`COLUMNS` per hit, in `Hit` order, which is the
+    INSERT's) turned, in place, into the INSERT's parameters: one C-level pass per
+    column that needs formatting instead of a Python loop per hit."""
+    fields[0::COLUMNS] = map(stamp, fields[0::COLUMNS])
+    if anonymize_ip:
+        fields[6::COLUMNS] = map(anonymize, fields[6::COLUMNS])
+    fields[7::COLUMNS] = map(text, fields[7::COLUMNS])
+    fields[8::COLUMNS] = map(_language, fields[8::COLUMNS])
+    return fields
+
+
+def _language(value: bytes | None) -> str | None:
+    return text(value, 200)
 
 
 class HitsFile:

@@ -36,7 +36,7 @@ from typing import Any
 import msgspec
 
 from mailbeacon.recorder.batch import RETRY_DELAYS, Hit, RecorderUnavailable
-from mailbeacon.recorder.sqlite import COLUMNS, HitsFile, params_of
+from mailbeacon.recorder.sqlite import COLUMNS, HitsFile, format_rows
 
 log = logging.getLogger("mailbeacon.recorder")
 
@@ -167,14 +167,13 @@ def _read(worker: _Worker, params: list[Any], anonymize_ip: bool) -> bool:
         if end > len(buffer):
             break
         try:
-            batch = _decode(memoryview(buffer)[start + LENGTH.size : end])
+            fields = _decode(memoryview(buffer)[start + LENGTH.size : end])
         except msgspec.DecodeError:
             return False
-        if len(batch) % COLUMNS:
+        if len(fields) % COLUMNS:
             return False
         try:
-            hits = [Hit(*batch[i : i + COLUMNS]) for i in range(0, len(batch), COLUMNS)]
-            params.extend(params_of(hits, anonymize_ip))
+            params += format_rows(fields, anonymize_ip)
         except (TypeError, ValueError, AttributeError, OverflowError):
             return False
         worker.waiting += 1
