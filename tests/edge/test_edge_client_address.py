@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import socket
 
 import httpx
 import pytest
+from edge_wire import read_answers
 
 from mailbeacon.edge.client import ClientAddress
 from mailbeacon.recorder import anonymize
@@ -61,3 +64,24 @@ async def test_behind_a_trusted_proxy_the_forwarded_address_is_kept(live, seeded
         )
     [hit] = await s.hits()
     assert hit["ip"] == "198.51.100.0"  # the reader's /24: anonymize_ip is on
+
+
+async def test_forwarded_for_split_over_two_header_lines_is_one_list(live, seeded_sqlite) -> None:
+    """RFC 9110: repeated lines of a list header are one list; the hot path's own head
+    parsing must read them as uvicorn's parser does."""
+    s = seeded_sqlite
+    host, port = live.base.removeprefix("http://").split(":")
+    request = (
+        f"GET /o/{s.token(Kind.OPEN)}.gif HTTP/1.1\r\nHost: edge.test\r\n"
+        "X-Forwarded-For: 6.6.6.6\r\nx-forwarded-for:\t198.51.100.23 \r\n\r\n"
+    ).encode()
+
+    def exchange() -> None:
+        with socket.create_connection((host, int(port)), timeout=5) as sock:
+            sock.sendall(request)
+            [(status, _, _)] = read_answers(sock, 1)
+            assert status == b"HTTP/1.1 200 OK"
+
+    await asyncio.to_thread(exchange)
+    [hit] = await s.hits()
+    assert hit["ip"] == "198.51.100.0"

@@ -148,3 +148,39 @@ async def test_a_head_split_across_packets_and_a_huge_one(quick, seeded_sqlite) 
     answers = await asyncio.to_thread(_exchange, quick.base, huge, 1)
     assert answers[0][0].startswith(b"HTTP/1.1 431")
     assert len(await seeded_sqlite.hits()) == 1
+
+
+@pytest.mark.parametrize(
+    ("lines", "user_agent", "language"),
+    [
+        (["User-Agent: Mail/1.0", "Accept-Language: de-CH"], "Mail/1.0", "de-CH"),
+        (["user-agent:Mail/2.0  ", "ACCEPT-LANGUAGE:\t fr "], "Mail/2.0", "fr"),
+        (["X-User-Agent: not this", "Accept: image/*"], None, None),
+        (["User-Agent: Outlook (x; y) ü".encode().decode("latin-1")], "Outlook (x; y) ü", None),
+    ],
+)
+async def test_headers_are_read_alike_by_both_protocols(
+    live, seeded_sqlite, lines: list[str], user_agent: str | None, language: str | None
+) -> None:
+    s = seeded_sqlite
+    request = _get(f"/o/{s.token(Kind.OPEN)}.gif?utm=x", *lines, "Connection: Keep-Alive")
+    request = request.decode().encode("latin-1")
+    [(status, _, body)] = await asyncio.to_thread(_exchange, live.base, request, 1)
+    assert status == b"HTTP/1.1 200 OK" and body == GIF
+    [hit] = await s.hits()
+    assert (hit["user_agent"], hit["accept_language"]) == (user_agent, language)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    ["Transfer-Encoding: chunked", "Upgrade: websocket", "Expect: 100-continue"],
+)
+async def test_heads_that_announce_more_go_to_uvicorn(quick, seeded_sqlite, extra: str) -> None:
+    """A head the hot path does not answer itself still gets uvicorn's full answer."""
+    request = _get(f"/o/{seeded_sqlite.token(Kind.OPEN)}.gif", extra)
+    if extra.startswith("Transfer"):
+        request += b"0\r\n\r\n"
+    answers = await asyncio.to_thread(_exchange, quick.base, request, 1)
+    assert answers[0][0] in (b"HTTP/1.1 200 OK", b"HTTP/1.1 400 Bad Request")
+    if answers[0][0].endswith(b"200 OK"):
+        assert answers[0][2] == GIF and len(await seeded_sqlite.hits()) == 1

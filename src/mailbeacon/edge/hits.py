@@ -40,6 +40,20 @@ class HitMaker:
                 lang = value
             elif name == b"x-forwarded-for":
                 fwd = value if fwd is None else fwd + b"," + value
+        return self.hit(ua, lang, fwd, peer, method, token, kind, link_index)
+
+    def hit(
+        self,
+        ua: bytes | None,
+        lang: bytes | None,
+        fwd: bytes | None,
+        peer: str | None,
+        method: str,
+        token: Token,
+        kind: str,
+        link_index: int | None,
+    ) -> Hit:
+        """The hit from headers already picked out (`X-Forwarded-For` values joined)."""
         ip = self.client(peer, fwd) if self.proxied else peer
         return Hit(
             time(),

@@ -4,14 +4,17 @@ place, everything else handed to uvicorn's own httptools protocol.
 Profiling `serve` under wrk showed most of a pixel's CPU going to the machinery around
 it (uvicorn's per-request scope and timers, an ASGI task, two `send` awaits, two socket
 writes), not to the edge's work; a bare uvloop protocol answers ~160k req/s here. So a
-connection starts here: each request whose head starts with ``GET /o/``, ``GET /c/``,
-``HEAD /o/`` or ``HEAD /c/`` and that `edge.quick` can answer without I/O is parsed by
-httptools, its hit submitted to the recorder, and its answer written in one
-`transport.write` from the commit's callback. The first request that is anything else
-(the API, the dashboard, a form, a request with a body, a click whose link is not cached
-yet) hands the connection, from that request's first byte on, to uvicorn's
+connection starts here. A request head of the one plain shape a mail client sends for
+a pixel or a link (`HOT_HEAD`: GET or HEAD of /o/ or /c/, a token path, HTTP/1.x,
+well-formed header lines, no body) is matched by one regular expression, the headers
+the hit needs are picked out of it, and if `edge.quick` can answer without I/O, the hit
+goes to the recorder and the answer is written in one `transport.write` from the
+commit's callback. (httptools' per-header Python callbacks cost more than the whole
+match.) The first request that is anything else (the API, the dashboard, a form, a
+body, a click whose link is not cached yet, any head of another shape, a malformed one)
+hands the connection, from that request's first byte on, to uvicorn's
 `HttpToolsProtocol` and the ASGI app, as uvicorn itself hands a connection over for a
-WebSocket upgrade.
+WebSocket upgrade; uvicorn parses it in full and answers or refuses it.
 
 The rules do not change: an answer is written only after its hit's group commit, and
 answers to pipelined requests leave in the order the requests came.
@@ -21,11 +24,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import weakref
 from collections import deque
 from typing import Any
 
-import httptools
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from mailbeacon.edge.app import Edge
@@ -35,13 +38,18 @@ from mailbeacon.recorder import RecorderUnavailable
 log = logging.getLogger("mailbeacon.edge")
 
 HOT = (b"GET /o/", b"GET /c/", b"HEAD /o/", b"HEAD /c/")
+# The one shape of head answered here: GET or HEAD of /o/ or /c/ with a plain token path
+# (an optional query), HTTP/1.0 or 1.1, well-formed header lines. Anything else, however
+# legal (escapes, an absolute URL, obs-fold, odd bytes), is uvicorn's to parse and answer.
+HOT_HEAD = re.compile(
+    rb"(GET|HEAD) (/[oc]/[A-Za-z0-9._~-]+)(?:\?[!-~]*)? HTTP/1\.([01])"
+    rb"(\r\n(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[\t\x20-\x7e\x80-\xff]*\r\n)*)\r\n"
+)
+UNHOT_HEADER = re.compile(rb"\n(?:content-length|transfer-encoding|expect|upgrade):")
+METHODS = {b"GET": "GET", b"HEAD": "HEAD"}
 SHORTEST_HOT = min(len(p) for p in HOT)
 MAX_HEAD = 64 * 1024  # a pixel request's head is a few hundred bytes; refuse absurd ones
 CLOSE = b"connection: close\r\n"
-BAD_REQUEST = (
-    b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 24\r\nconnection: close\r\n\r\nInvalid HTTP request.\r\n\r\n"
-)
 HEAD_TOO_LARGE = (
     b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8"
     b"\r\ncontent-length: 33\r\nconnection: close\r\n\r\nRequest header fields too large.\n"
@@ -117,6 +125,25 @@ def _bytes(reply: Reply, slot: _Slot) -> bytes:
     return data
 
 
+def _header(lines: bytes, lower: bytes, name: bytes) -> bytes | None:
+    """The value of the last `name` line ("\\nname:", lower case) in a head's lines."""
+    at = lower.rfind(name)
+    if at < 0:
+        return None
+    at += len(name)
+    return lines[at : lines.index(b"\r", at)].strip(b" \t")
+
+
+def _forwarded_for(lines: bytes, lower: bytes) -> bytes | None:
+    """Every X-Forwarded-For value, joined with commas as one list."""
+    values, at = [], lower.find(b"\nx-forwarded-for:")
+    while at >= 0:
+        at += len(b"\nx-forwarded-for:")
+        values.append(lines[at : lines.index(b"\r", at)].strip(b" \t"))
+        at = lower.find(b"\nx-forwarded-for:", at)
+    return b",".join(values) if values else None
+
+
 class EdgeProtocol(asyncio.Protocol):
     def __init__(
         self,
@@ -132,16 +159,12 @@ class EdgeProtocol(asyncio.Protocol):
         self.quick = quick_for(config.loaded_app)
         self.transport: asyncio.Transport | None = None
         self.client: str | None = None
-        self.parser = httptools.HttpRequestParser(self)
+        self.proxied = self.quick is not None and self.quick.make_hit.proxied
         self.buffer = b""  # the start of a request head not complete yet
         self.slots: deque[_Slot] = deque()
         self.waiting_handoff: bytes | None = None  # for uvicorn, once the slots are out
         self.closing = False
         self.last_active = self.loop.time()
-        # per request, filled by the parser's callbacks
-        self.url = b""
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.hot = True
 
     # -- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -176,67 +199,43 @@ class EdgeProtocol(asyncio.Protocol):
         if self.quick is None:
             self._hand_over(data)
             return
-        start = 0
-        while True:
-            end = data.find(b"\r\n\r\n", start)
-            if end < 0:
-                break
-            if not data.startswith(HOT, start) or not self._request(data[start : end + 4]):
+        start, size = 0, len(data)
+        while start < size:
+            head = HOT_HEAD.match(data, start)
+            if head is None:  # not a plain pixel or click head, or not complete yet
+                rest = data[start:] if start else data
+                if b"\r\n\r\n" in rest or not _could_be_hot(rest):
+                    self._hand_over(rest)  # uvicorn parses it (and refuses it if it is bad)
+                elif len(rest) > MAX_HEAD:
+                    self._refuse(HEAD_TOO_LARGE)
+                else:
+                    self.buffer = rest
+                return
+            if not self._request(head):
                 self._hand_over(data[start:])
                 return
             if self.transport is None or self.transport.is_closing():
                 return
-            start = end + 4
-        rest = data[start:] if start else data
-        if not rest:
-            return
-        if not _could_be_hot(rest):
-            self._hand_over(rest)
-        elif len(rest) > MAX_HEAD:
-            self._refuse(HEAD_TOO_LARGE)
-        else:
-            self.buffer = rest
+            start = head.end()
 
     # -- one hot request ----------------------------------------------------------------
-    def _request(self, head: bytes) -> bool:
-        """Answer one request head; False if it is not ours after all (uvicorn's then)."""
-        self.hot = True
-        try:
-            self.parser.feed_data(head)
-        except httptools.HttpParserError:
-            self._refuse(BAD_REQUEST)
-            return True
-        except httptools.HttpParserUpgrade:
-            self.hot = False
-        if not self.hot:
-            self.parser = httptools.HttpRequestParser(self)  # uvicorn reparses it
-            return False
-        return True
-
-    def on_message_begin(self) -> None:
-        self.url = b""
-        self.headers = []
-
-    def on_url(self, url: bytes) -> None:
-        self.url += url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        name = name.lower()
-        if name in (b"content-length", b"transfer-encoding", b"expect", b"upgrade"):
-            self.hot = False  # a body or a protocol switch: uvicorn's business
-        self.headers.append((name, value))
-
-    def on_message_complete(self) -> None:
-        if not self.hot:
-            return
-        parser = self.parser
-        method = parser.get_method().decode("ascii")
-        answer = self.quick.answer(method, self.url, self.headers, self.client)  # type: ignore[union-attr]
+    def _request(self, head: re.Match[bytes]) -> bool:
+        """Answer one request; False if it is not ours after all (uvicorn's then)."""
+        method, path, minor, lines = head.group(1, 2, 3, 4)
+        lower = lines.lower()
+        if UNHOT_HEADER.search(lower) is not None:
+            return False  # a body or a protocol switch: uvicorn's business
+        ua = _header(lines, lower, b"\nuser-agent:")
+        lang = _header(lines, lower, b"\naccept-language:")
+        fwd = _forwarded_for(lines, lower) if self.proxied else None
+        method = METHODS[method]
+        answer = self.quick.answer(method, path, ua, lang, fwd, self.client)  # type: ignore[union-attr]
         if answer is None:
-            self.hot = False
-            return
+            return False
         self.server_state.total_requests += 1
-        keep_alive = parser.should_keep_alive() and parser.get_http_version() != "1.0"
+        keep_alive = minor == b"1"
+        if keep_alive and b"\nconnection:" in lower:
+            keep_alive = b"close" not in _header(lines, lower, b"\nconnection:").lower()  # type: ignore[union-attr]
         slot = _Slot(self, answer, method == "HEAD", keep_alive)
         self.slots.append(slot)
         if answer.hit is None:
@@ -248,6 +247,7 @@ class EdgeProtocol(asyncio.Protocol):
                 slot.data = _bytes(answer.lost, slot)
         if slot.data is not None:
             self._flush()
+        return True
 
     # -- answers --------------------------------------------------------------------------
     def _flush(self) -> None:
@@ -264,7 +264,6 @@ class EdgeProtocol(asyncio.Protocol):
                 return
         if slots:
             return
-        self.last_active = self.loop.time()
         if self.closing and transport is not None:
             transport.close()
         elif self.waiting_handoff is not None:
@@ -301,8 +300,8 @@ class EdgeProtocol(asyncio.Protocol):
             protocol.data_received(data)
 
 
-# Idle keep-alive connections are closed after uvicorn's `timeout_keep_alive`, by one
-# sweep per second per process instead of a timer armed and cancelled per request.
+# Idle keep-alive connections (nothing owed, no request for uvicorn's `timeout_keep_alive`)
+# are closed by one sweep per second per process, not by a timer armed per request.
 _open: weakref.WeakSet[EdgeProtocol] = weakref.WeakSet()
 _sweeping: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 

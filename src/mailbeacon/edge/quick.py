@@ -10,7 +10,7 @@ which is the reference for what every answer must be; tests run both and compare
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import NamedTuple
 from urllib.parse import quote
 
@@ -84,6 +84,7 @@ class Quick:
         )
         self.links = edge.links
         self.make_hit = edge.make_hit
+        self.verify = edge.signer.verify  # it refuses over-long text itself
         # a link's 302 and its can't-count page, built once per URL
         self._targets: dict[str, tuple[Reply, Reply]] = {}
 
@@ -94,39 +95,40 @@ class Quick:
         self.recorder.submit(hit).add_done_callback(settled)
 
     def answer(
-        self, method: str, target: bytes, headers: Iterable[tuple[bytes, bytes]], peer: str | None
+        self,
+        method: str,
+        path: bytes,
+        ua: bytes | None,
+        lang: bytes | None,
+        fwd: bytes | None,
+        peer: str | None,
     ) -> Answer | None:
-        """The answer to a GET/HEAD of /o/ or /c/, or None: take the ASGI edge."""
-        path = target.split(b"?", 1)[0]
-        if b"%" in path:
-            return None
-        try:
-            text = path[3:].decode("ascii")
-        except UnicodeDecodeError:
-            return None
-        if not text or "/" in text:
-            return None
-        if path[:3] == b"/o/":
-            return self._pixel(method, text, headers, peer)
-        return self._click(method, text, headers, peer)
-
-    def _pixel(
-        self, method: str, text: str, headers: Iterable[tuple[bytes, bytes]], peer: str | None
-    ) -> Answer | None:
-        images = IMAGES.get(text[-4:])
-        if images is None:
-            return None
-        ok, lost = images
-        token = self.edge.verify(text[:-4], Kind.OPEN)
-        if token is None:  # the image anyway, nothing recorded
-            return Answer(None, ok, ok)
-        return Answer(self.make_hit.make(headers, peer, method, token, "open", None), ok, lost)
+        """The answer to a GET/HEAD of `path` (/o/... or /c/..., no query, no escapes;
+        `edge.protocol` has checked its characters), or None: take the ASGI edge."""
+        text = path[3:].decode("ascii")
+        if path[1] == 0x6F:  # /o/
+            images = IMAGES.get(text[-4:])
+            if images is None:
+                return None
+            ok, lost = images
+            token = self.verify(text[:-4])
+            if token is None or token.kind is not Kind.OPEN:  # the image, nothing recorded
+                return Answer(None, ok, ok)
+            hit = self.make_hit.hit(ua, lang, fwd, peer, method, token, "open", None)
+            return Answer(hit, ok, lost)
+        return self._click(method, text, ua, lang, fwd, peer)
 
     def _click(
-        self, method: str, text: str, headers: Iterable[tuple[bytes, bytes]], peer: str | None
+        self,
+        method: str,
+        text: str,
+        ua: bytes | None,
+        lang: bytes | None,
+        fwd: bytes | None,
+        peer: str | None,
     ) -> Answer | None:
-        token = self.edge.verify(text, Kind.CLICK)
-        if token is None:
+        token = self.verify(text)
+        if token is None or token.kind is not Kind.CLICK:
             return None  # the 404 page is the ASGI edge's business
         link = self.links.peek(token.company_id, token.message_id, token.link_index)
         if link is None or not link.url.startswith(("http://", "https://")):
@@ -140,5 +142,5 @@ class Quick:
             self._targets[link.url] = target
         ok = HONEYPOT if link.kind == "honeypot" else target[0]
         lost = target[1]
-        hit = self.make_hit.make(headers, peer, method, token, "click", token.link_index)
+        hit = self.make_hit.hit(ua, lang, fwd, peer, method, token, "click", token.link_index)
         return Answer(hit, ok, lost)
