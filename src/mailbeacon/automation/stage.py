@@ -26,6 +26,7 @@ from mailbeacon.automation.actions import Context
 from mailbeacon.automation.consumer import LostCursor, RuleCache, consume_batch
 from mailbeacon.automation.deadlines import scan_deadlines
 from mailbeacon.automation.runner import RemotePool, run_local
+from mailbeacon.automation.ssrf import public_only_transport
 from mailbeacon.automation.tuning import Tuning
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database, stages
@@ -125,8 +126,9 @@ async def run_forever(db: Database, settings: Settings, stop: asyncio.Event) -> 
     tuning = Tuning.from_settings(settings)
     holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     wake = asyncio.Event()
+    transport = None if settings.webhook_allow_private else public_only_transport()
     async with httpx.AsyncClient(
-        timeout=tuning.webhook_timeout, follow_redirects=False, trust_env=False
+        timeout=tuning.webhook_timeout, follow_redirects=False, trust_env=False, transport=transport
     ) as http:
         ctx = Context(
             db=db,
