@@ -147,6 +147,9 @@ async def test_a_head_split_across_packets_and_a_huge_one(quick, seeded_sqlite) 
     huge = pixel[:-2] + b"X-Big: " + b"a" * 100_000
     answers = await asyncio.to_thread(_exchange, quick.base, huge, 1)
     assert answers[0][0].startswith(b"HTTP/1.1 431")
+    whole = pixel[:-2] + b"User-Agent: " + b"a" * 100_000 + b"\r\n\r\n"  # complete, too
+    answers = await asyncio.to_thread(_exchange, quick.base, whole, 1)
+    assert answers[0][0].startswith(b"HTTP/1.1 431")
     assert len(await seeded_sqlite.hits()) == 1
 
 

@@ -37,6 +37,20 @@ async def test_every_awaited_hit_is_committed_in_batches(seeded, db_url: str) ->
     assert all(r["at"].year >= 2024 for r in rows)
 
 
+async def test_headers_are_kept_trimmed_and_cut_to_size(seeded, db_url: str) -> None:
+    recorder = open_recorder(Settings(database_url=db_url))
+    await recorder.start()
+    huge = Hit(
+        time.time(), "open", seeded.company_id, seeded.message_id, seeded.lead_id, None,
+        "192.0.2.1", b" Mozilla/5.0 " + b"x" * 5000, b"de-CH, " + b"en;q=0.5, " * 100, "GET",
+    )  # fmt: skip
+    await recorder.record(huge)
+    [row] = await seeded.hits()
+    await recorder.close()
+    assert row["user_agent"].startswith("Mozilla/5.0 x") and len(row["user_agent"]) == 1000
+    assert row["accept_language"].startswith("de-CH") and len(row["accept_language"]) == 200
+
+
 def test_sqlite_timestamps_use_sqlalchemys_text_format() -> None:
     assert stamp(0.5) == "1970-01-01 00:00:00.500000"
     assert stamp(1_700_000_000.000001) == "2023-11-14 22:13:20.000001"

@@ -211,6 +211,9 @@ class EdgeProtocol(asyncio.Protocol):
                 else:
                     self.buffer = rest
                 return
+            if head.end() - start > MAX_HEAD:
+                self._refuse(HEAD_TOO_LARGE)
+                return
             if not self._request(head):
                 self._hand_over(data[start:])
                 return

@@ -79,6 +79,12 @@ def anonymize(ip: str | None) -> str | None:
     return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False).network_address)
 
 
+# What a hit keeps of its headers: real user agents are a few hundred characters; a
+# longer one is somebody filling the table, and the start is all enrichment reads.
+USER_AGENT_CHARS = 1000
+LANGUAGE_CHARS = 200  # the column's size
+
+
 def text(value: bytes | None, limit: int | None = None) -> str | None:
     """A header as text for the database: UTF-8 when it is, no NULs, no surrounding
     whitespace (not part of a field value, RFC 9110; httptools leaves the trailing
@@ -98,8 +104,8 @@ def values(hit: Hit, anonymize_ip: bool) -> tuple[object, ...]:
         hit.lead_id,
         hit.link_index,
         anonymize(hit.ip) if anonymize_ip else hit.ip,
-        text(hit.user_agent),
-        text(hit.accept_language, 200),
+        text(hit.user_agent, USER_AGENT_CHARS),
+        text(hit.accept_language, LANGUAGE_CHARS),
         hit.method,
     )
 

@@ -29,7 +29,15 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from mailbeacon.recorder.batch import RETRY_DELAYS, Hit, RecorderUnavailable, anonymize, text
+from mailbeacon.recorder.batch import (
+    LANGUAGE_CHARS,
+    RETRY_DELAYS,
+    USER_AGENT_CHARS,
+    Hit,
+    RecorderUnavailable,
+    anonymize,
+    text,
+)
 from mailbeacon.store.db import sqlite_path
 
 INSERT = (
@@ -282,13 +290,17 @@ def format_rows(fields: list[Any], anonymize_ip: bool) -> list[Any]:
     fields[0::COLUMNS] = map(stamp, fields[0::COLUMNS])
     if anonymize_ip:
         fields[6::COLUMNS] = map(anonymize, fields[6::COLUMNS])
-    fields[7::COLUMNS] = map(text, fields[7::COLUMNS])
+    fields[7::COLUMNS] = map(_user_agent, fields[7::COLUMNS])
     fields[8::COLUMNS] = map(_language, fields[8::COLUMNS])
     return fields
 
 
+def _user_agent(value: bytes | None) -> str | None:
+    return text(value, USER_AGENT_CHARS)
+
+
 def _language(value: bytes | None) -> str | None:
-    return text(value, 200)
+    return text(value, LANGUAGE_CHARS)
 
 
 class HitsFile:
