@@ -119,6 +119,7 @@ async def test_a_click_is_the_same_answer_from_the_database_and_from_the_cache(
     [
         b"GET /o/x.gif HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n",
         b"GET /o/x.gif HTTP/9.9\r\nHost: a\r\n\r\n",
+        b"GET /o/x.gif HTTP/1.1\nHost: a\n\n",  # bare LF lines: not ours, not buffered
     ],
 )
 async def test_malformed_requests_on_hot_paths_get_400(quick, request_bytes: bytes) -> None:

@@ -47,6 +47,7 @@ HOT_HEAD = re.compile(
 )
 UNHOT_HEADER = re.compile(rb"\n(?:content-length|transfer-encoding|expect|upgrade):")
 METHODS = {b"GET": "GET", b"HEAD": "HEAD"}
+HEAD_END = re.compile(rb"\n\r?\n")  # a complete head, in CRLF or bare LF lines
 SHORTEST_HOT = min(len(p) for p in HOT)
 MAX_HEAD = 64 * 1024  # a pixel request's head is a few hundred bytes; refuse absurd ones
 CLOSE = b"connection: close\r\n"
@@ -204,7 +205,7 @@ class EdgeProtocol(asyncio.Protocol):
             head = HOT_HEAD.match(data, start)
             if head is None:  # not a plain pixel or click head, or not complete yet
                 rest = data[start:] if start else data
-                if b"\r\n\r\n" in rest or not _could_be_hot(rest):
+                if HEAD_END.search(rest) is not None or not _could_be_hot(rest):
                     self._hand_over(rest)  # uvicorn parses it (and refuses it if it is bad)
                 elif len(rest) > MAX_HEAD:
                     self._refuse(HEAD_TOO_LARGE)
