@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from time import time
 
 from starlette.types import Scope
@@ -18,29 +17,18 @@ class HitMaker:
         self.proxied = bool(client.trusted)
 
     def __call__(self, scope: Scope, token: Token, kind: str, link_index: int | None) -> Hit:
-        peer = scope.get("client")
-        ip = peer[0] if peer else None
-        return self.make(scope["headers"], ip, scope["method"], token, kind, link_index)
-
-    def make(
-        self,
-        headers: Iterable[tuple[bytes, bytes]],
-        peer: str | None,
-        method: str,
-        token: Token,
-        kind: str,
-        link_index: int | None,
-    ) -> Hit:
-        """The hit from the request's parts (lower-cased header names, the TCP peer)."""
+        """The hit from an ASGI request (lower-cased header names, the TCP peer)."""
         ua = lang = fwd = None
-        for name, value in headers:
+        for name, value in scope["headers"]:
             if name == b"user-agent":
                 ua = value
             elif name == b"accept-language":
                 lang = value
             elif name == b"x-forwarded-for":
                 fwd = value if fwd is None else fwd + b"," + value
-        return self.hit(ua, lang, fwd, peer, method, token, kind, link_index)
+        peer = scope.get("client")
+        ip = peer[0] if peer else None
+        return self.hit(ua, lang, fwd, ip, scope["method"], token, kind, link_index)
 
     def hit(
         self,
