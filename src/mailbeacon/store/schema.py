@@ -74,6 +74,9 @@ users = Table(
     Column("password_hash", String(200), nullable=True),
     Column("active", Boolean, nullable=False, default=True),
     Column("created_at", DateTime, nullable=False),
+    # Every session cookie carries the epoch it was issued in; logging out, deactivating
+    # or a password change bumps it, which ends every session of the user at once.
+    Column("session_epoch", Integer, nullable=False, default=0, server_default="0"),
 )
 
 api_keys = Table(
@@ -106,6 +109,8 @@ leads = Table(
     Column("referred_by_lead_id", Integer, ForeignKey("leads.id"), nullable=True),
     Column("unsubscribed_at", DateTime, nullable=True),
     Column("created_at", DateTime, nullable=False),
+    # Custom fields from imports and the API: {"company": "Acme", ...}, string values.
+    Column("fields", JSON, nullable=True),
     UniqueConstraint("company_id", "email", name="uq_leads_company_email"),
 )
 
@@ -142,6 +147,8 @@ campaigns = Table(
     Column("tags", JSON, nullable=True),  # content tags, for engagement affinity
     Column("pixel_placement", String(16), nullable=False, default="body"),  # header|body|footer
     Column("pixel_format", String(8), nullable=False, default="gif"),  # gif|png
+    # A visible "Forward to a friend" link (/f/{token}) in the footer.
+    Column("forward_link", Boolean, nullable=False, default=False, server_default="0"),
     Column("status", String(16), nullable=False, default="draft"),  # draft|sending|sent
     Column("sent_count", Integer, nullable=False, default=0),
     Column("skipped_count", Integer, nullable=False, default=0),
@@ -168,6 +175,7 @@ messages = Table(
     Column("source_text", Text, nullable=True),
     Column("headers", JSON, nullable=True),
     Column("warnings", JSON, nullable=True),
+    Column("forward_link", Boolean, nullable=False, default=False, server_default="0"),
     Column("status", String(16), nullable=False, default="stored"),  # stored|queued|sent|failed
     Column("error", Text, nullable=True),
     Column("created_at", DateTime, nullable=False),
@@ -225,7 +233,8 @@ events = Table(
     Column("inferred", Boolean, nullable=False, default=False),
     Column("forwarded", Boolean, nullable=False, default=False),
     Column("client", String(100), nullable=True),
-    Column("device", String(100), nullable=True),
+    Column("device", String(100), nullable=True),  # desktop|mobile|tablet, or NULL: hidden
+    Column("device_model", String(100), nullable=True),  # iPhone, iPad, Pixel 8, ...
     Column("os", String(100), nullable=True),
     Column("country", String(2), nullable=True),
     Column("region", String(100), nullable=True),
@@ -246,6 +255,16 @@ cursors = Table(
     Column("name", String(64), primary_key=True),
     Column("position", BigInteger, nullable=False, default=0),
     Column("updated_at", DateTime, nullable=True),
+)
+
+# Failed logins per account and per address, for throttling `POST /login`.
+login_failures = Table(
+    "login_failures",
+    metadata,
+    Column("key", String(400), primary_key=True),  # "account:<email>" or "address:<ip>"
+    Column("failures", Integer, nullable=False),
+    Column("first_at", DateTime, nullable=False),
+    Column("blocked_until", DateTime, nullable=True),
 )
 
 # A lease makes one process of several the runner of a stage (several `serve` workers).
