@@ -108,18 +108,61 @@ def test_given_text_is_merged_tracked_and_gets_unsubscribe(compose: Any) -> None
     assert len(shop) == 1  # the same link in HTML and text shares an index
 
 
+def pixel_end(html: str) -> int:
+    """Where the pixel's tag ends, in bytes of the HTML as sent (found independently of
+    compose: the first <img> whose src is our /o/ URL)."""
+    m = re.search(rb'<img[^>]*src="' + BASE.encode() + rb'/o/[^"]+"[^>]*>', html.encode())
+    assert m is not None
+    return m.end()
+
+
+def clip(html: str) -> str:
+    data = html.encode()
+    return CLIP_WARNING.format(end=pixel_end(html), size=len(data), limit=GMAIL_CLIP_BYTES)
+
+
+BIG_BODY = f"<p>{'x' * GMAIL_CLIP_BYTES}</p>"
+BIG_HEAD = f"<html><head><title>{'t' * GMAIL_CLIP_BYTES}</title></head><body><p>Hi</p></body>"
+
+
 @pytest.mark.parametrize(
-    ("padding", "placement", "warned"),
+    ("html", "placement", "warned"),
     [
-        (GMAIL_CLIP_BYTES, "footer", True),
-        (GMAIL_CLIP_BYTES, "body", False),
-        (GMAIL_CLIP_BYTES, "header", False),
-        (1000, "footer", False),
+        (BIG_BODY, "footer", True),
+        (BIG_BODY, "body", True),  # after the content: clipped just the same
+        (BIG_BODY, "header", False),
+        (BIG_HEAD, "header", True),  # the head alone pushes it past the cut
+        ("<p>small</p>", "footer", False),
+        ("<p>small</p>", "body", False),
     ],
 )
-def test_gmail_clipping_warning(compose: Any, padding: int, placement: str, warned: bool) -> None:
-    out = compose(f"<p>{'x' * padding}</p>", pixel_placement=placement)
-    assert (out.warnings == (CLIP_WARNING,)) is warned
+def test_gmail_clipping_warning_for_every_placement(
+    compose: Any, html: str, placement: str, warned: bool
+) -> None:
+    out = compose(html, pixel_placement=placement)
+    assert out.warnings == ((clip(out.html),) if warned else ())
+    if warned:
+        assert pixel_end(out.html) > GMAIL_CLIP_BYTES
+        assert f"of {len(out.html.encode()):,} bytes of HTML" in out.warnings[0]
+
+
+@pytest.mark.parametrize("placement", ["body", "footer"])
+def test_gmail_clipping_boundary_is_the_pixel_end_at_102_kb(compose: Any, placement: str) -> None:
+    """Padded so the pixel's tag ends exactly at byte 104,448: no warning; one byte more
+    (a two-byte character in place of one x): the warning, with that size."""
+    probe = compose("<p>x</p>", pixel_placement=placement)
+    padding = 1 + GMAIL_CLIP_BYTES - pixel_end(probe.html)
+    at_limit = compose(f"<p>{'x' * padding}</p>", pixel_placement=placement)
+    assert pixel_end(at_limit.html) == GMAIL_CLIP_BYTES
+    assert at_limit.warnings == ()
+    past = compose(f"<p>{'x' * (padding - 1)}\u00e9</p>", pixel_placement=placement)
+    assert pixel_end(past.html) == GMAIL_CLIP_BYTES + 1
+    assert past.warnings == (
+        CLIP_WARNING.format(
+            end=GMAIL_CLIP_BYTES + 1, size=len(past.html.encode()), limit=GMAIL_CLIP_BYTES
+        ),
+    )
+    assert "ends at byte 104,449 of " in past.warnings[0]
 
 
 def test_headers(compose: Any) -> None:
@@ -184,3 +227,48 @@ def test_any_html_is_instrumented(compose: Any, html: str) -> None:
         assert not href.startswith(("http://e.example", "https://m.example")), out.html
     assert all(link.url for link in out.links)
     assert "/o/" not in out.text
+
+
+def test_forward_url_renders_wherever_written_and_footer_link_only_when_asked(
+    compose: Any,
+) -> None:
+    html = '<p><a href="{{forward_url}}">Share this</a></p>'
+    for forward_link in (False, True):
+        out = compose(html, text="Share: {{forward_url}}", forward_link=forward_link)
+        [fwd] = [link for link in out.links if link.kind == "forward"]
+        assert fwd.url.startswith(f"{BASE}/f/")
+        assert out.html.count(f'href="{fwd.url}"') == 1  # the author's link, not another
+        assert out.text.startswith(f"Share: {fwd.url}\n")
+        assert "Forward to a friend" not in out.html + out.text
+    plain = compose("<p>Hi</p>", forward_link=True)
+    [fwd] = [link for link in plain.links if link.kind == "forward"]
+    footer = lxml.html.document_fromstring(plain.html).find_class("mailbeacon-footer")
+    assert [(a.text, a.get("href")) for a in footer[0].iter("a")] == [
+        ("Forward to a friend", fwd.url),
+        ("Unsubscribe", next(k.url for k in plain.links if k.kind == "unsubscribe")),
+    ]
+    assert f"[Forward to a friend]({fwd.url})" in plain.text  # text made from the HTML
+    assert not any(link.kind == "forward" for link in compose("<p>Hi</p>").links)
+
+
+def test_forwarders_note_comes_first_escaped_and_untracked(settings: Any, signer: Any) -> None:
+    from mailbeacon.compose import Note, Recipient, instrument
+
+    note = Note("Look <b>this</b> & {{ 7*7 }} https://evil.example/x", "Bo forwarded this:")
+    out = instrument(
+        subject="Hi",
+        html="<p>Sale</p>",
+        text=None,
+        recipient=Recipient(9, "friend@example.com"),
+        message_id=8,
+        company_id=1,
+        signer=signer,
+        settings=settings,
+        note=note,
+    )
+    first = body_children(out.html)[0]
+    assert first.get("class") == "mailbeacon-note"
+    assert [p.text for p in first] == ["Bo forwarded this:", note.text]
+    assert "Look &lt;b&gt;this&lt;/b&gt; &amp; {{ 7*7 }} https://evil.example/x" in out.html
+    assert all("evil" not in link.url for link in out.links)
+    assert out.text.startswith(f"Bo forwarded this:\n{note.text}\n\nSale")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -11,6 +12,13 @@ from hypothesis import strategies as st
 from mailbeacon.compose.utm import add_utm
 
 UTM = {"source": "news", "campaign": "spring", "content": "hero"}
+EVERY = {
+    "source": "news",
+    "medium": "newsletter",
+    "campaign": "spring",
+    "term": "running shoes",
+    "content": "hero",
+}
 ALL = "utm_source=news&utm_medium=email&utm_campaign=spring&utm_content=hero"
 
 
@@ -35,6 +43,18 @@ ALL = "utm_source=news&utm_medium=email&utm_campaign=spring&utm_content=hero"
             {"campaign": "Spring sale"},
             "https://a.example/?utm_source=mailbeacon&utm_medium=email&utm_campaign=Spring+sale",
         ),
+        (  # every key the API accepts, medium and term included
+            "https://a.example/",
+            EVERY,
+            "https://a.example/?utm_source=news&utm_medium=newsletter&utm_campaign=spring"
+            "&utm_term=running+shoes&utm_content=hero",
+        ),
+        (  # the link's own medium and term win; the rest is added
+            "https://a.example/?utm_medium=social&utm_term=boots",
+            EVERY,
+            "https://a.example/?utm_medium=social&utm_term=boots"
+            "&utm_source=news&utm_campaign=spring&utm_content=hero",
+        ),
     ],
 )
 def test_add_utm(url: str, utm: dict[str, str], expected: str) -> None:
@@ -53,3 +73,20 @@ def test_existing_tags_always_win(existing: dict[str, str]) -> None:
     for key, value in existing.items():
         assert tagged[key] == [value]
     assert set(tagged) >= {"utm_source", "utm_medium", "utm_campaign", "utm_content"}
+
+
+def test_rewritten_links_carry_medium_and_term(compose: Any) -> None:
+    """Through compose: the stored destination of each tracked link (what /c/ redirects
+    to) has every tag, and a link's own utm_medium still wins."""
+    html = (
+        '<a href="https://shop.example/a">a</a>'
+        '<a href="https://shop.example/b?utm_medium=partner">b</a>'
+    )
+    out = compose(html, utm=EVERY)
+    assert [link.url for link in out.links if link.kind == "link"] == [
+        "https://shop.example/a?utm_source=news&utm_medium=newsletter&utm_campaign=spring"
+        "&utm_term=running+shoes&utm_content=hero",
+        "https://shop.example/b?utm_medium=partner&utm_source=news&utm_campaign=spring"
+        "&utm_term=running+shoes&utm_content=hero",
+    ]
+    assert "shop.example" not in out.html  # both are /c/ links in the mail

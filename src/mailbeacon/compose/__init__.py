@@ -9,12 +9,13 @@ Pure functions; the store and the transport live in `delivery`. The usual call:
 
 from mailbeacon.compose.instrument import instrument
 from mailbeacon.compose.mime import as_bytes, build_mime, sent_headers
-from mailbeacon.compose.model import GMAIL_CLIP_BYTES, Instrumented, Link, Options, Recipient
+from mailbeacon.compose.model import GMAIL_CLIP_BYTES, Instrumented, Link, Note, Options, Recipient
 
 __all__ = [
     "GMAIL_CLIP_BYTES",
     "Instrumented",
     "Link",
+    "Note",
     "Options",
     "Recipient",
     "as_bytes",

@@ -1,8 +1,12 @@
 """Instrumenting one message for one lead: the whole compose pipeline in order.
 
 merge fields -> CSS inlined -> footer links the email lacks -> text alternative ->
-links tracked -> honeypot and pixel -> headers. Pure: the message id must already exist
-(the store inserts the row first) because every token carries it.
+links tracked -> honeypot and pixel -> a forwarder's note -> headers. Pure: the message
+id must already exist (the store inserts the row first) because every token carries it.
+
+`{{forward_url}}` renders the message's `/f/` URL wherever the author writes it, on
+every message; `Options.forward_link` only decides whether the footer carries a visible
+"Forward to a friend" link too (when the author has not placed that URL already).
 """
 
 from __future__ import annotations
@@ -15,11 +19,13 @@ from mailbeacon.compose import document, placement
 from mailbeacon.compose.headers import message_headers
 from mailbeacon.compose.links import hrefs, rewrite_links
 from mailbeacon.compose.merge import fields_for, render
-from mailbeacon.compose.model import Instrumented, Options, Recipient
+from mailbeacon.compose.model import Instrumented, Note, Options, Recipient
 from mailbeacon.compose.text import add_footer, html_to_text, track_text_links
 from mailbeacon.compose.tracking import Tracker
 from mailbeacon.settings import Settings
 from mailbeacon.tokens import Signer
+
+FORWARD_FIELD = "forward_url"
 
 
 def instrument(
@@ -34,9 +40,12 @@ def instrument(
     settings: Settings,
     options: Options | None = None,
     date: dt.datetime | None = None,
+    note: Note | None = None,
 ) -> Instrumented:
     """The message as it will be sent to `recipient`, with every link it tracks.
 
+    `note`: what a reader wrote when forwarding this to `recipient`, shown first (HTML
+    escaped, never a template, never a tracked link).
     Raises ValueError when a merge field template is broken.
     """
     opts = options or Options()
@@ -49,20 +58,29 @@ def instrument(
         utm=opts.utm,
     )
     unsubscribe_url = tracker.unsubscribe_url()
-    forward_url = tracker.forward_url() if opts.forward_link else None
+    # Made only when used: a stored link row per message costs at campaign scale.
+    wants_forward = opts.forward_link or any(
+        FORWARD_FIELD in t for t in (subject, html, text or "")
+    )
+    forward_url = tracker.forward_url() if wants_forward else None
     extra = {"unsubscribe_url": unsubscribe_url, "forward_url": forward_url or ""}
     fields = fields_for(recipient, **extra)
+    footer_forward = forward_url if opts.forward_link else None
 
     root = document.parse(document.inline_css(render(html, fields, html=True)))
-    footer_el = _add_footer(root, unsubscribe_url, forward_url)
+    footer_el = _add_footer(root, unsubscribe_url, footer_forward)
     # Text is made before tracking so it reads like the HTML, then tracked on its own.
     if text is None:
         plain = html_to_text(document.serialize(root))
     else:
         plain = render(text, fields, html=False)
-    plain = track_text_links(add_footer(plain, unsubscribe_url, forward_url), tracker)
+    plain = track_text_links(add_footer(plain, unsubscribe_url, footer_forward), tracker)
     rewrite_links(root, tracker)
-    _add_machinery(root, tracker, opts, footer_el)
+    pixel_src = _add_machinery(root, tracker, opts, footer_el)
+    if note is not None:
+        # After link rewriting: a URL the forwarder typed stays text, never a link we vouch for.
+        _add_note(root, note)
+        plain = f"{note.intro}\n{note.text}\n\n{plain}"
 
     out = document.serialize(root)
     merged_subject = render(subject, fields, html=False)
@@ -79,7 +97,7 @@ def instrument(
         html=out,
         text=plain,
         links=tracker.links,
-        warnings=tuple(placement.clip_warnings(out, opts.pixel_placement)),
+        warnings=tuple(placement.clip_warnings(out, pixel_src)),
         headers=headers,
     )
 
@@ -98,10 +116,18 @@ def _add_footer(
     return footer_el
 
 
+def _add_note(root: HtmlElement, note: Note) -> None:
+    """The forwarder's note, first thing in the body."""
+    body, note_el = document.body(root), placement.note(note.text, note.intro)
+    note_el.tail, body.text = body.text, None
+    body.insert(0, note_el)
+
+
 def _add_machinery(
     root: HtmlElement, tracker: Tracker, opts: Options, footer_el: HtmlElement | None
-) -> None:
-    """The honeypot (after the content) and the pixel (where the campaign wants it)."""
+) -> str:
+    """The honeypot (after the content) and the pixel (where the campaign wants it);
+    the pixel's URL."""
     body = document.body(root)
     if opts.honeypot:
         hp = placement.honeypot(tracker.honeypot_url())
@@ -109,5 +135,6 @@ def _add_machinery(
             footer_el.addprevious(hp)
         else:
             body.append(hp)
-    img = placement.pixel(tracker.pixel_url(opts.pixel_format))
-    placement.place_pixel(body, img, opts.pixel_placement, footer_el)
+    src = tracker.pixel_url(opts.pixel_format)
+    placement.place_pixel(body, placement.pixel(src), opts.pixel_placement, footer_el)
+    return src

@@ -44,11 +44,23 @@ class Options:
 
     pixel_placement: PixelPlacement = "body"
     pixel_format: PixelFormat = "gif"
-    # UTM tags to add to every tracked link: keys source, campaign, content (medium is
-    # always "email"). None: the campaign did not ask for them.
+    # UTM tags to add to every tracked link: keys source, medium, campaign, term, content
+    # (source defaults to "mailbeacon", medium to "email"). None: the campaign did not
+    # ask for them.
     utm: Mapping[str, str] | None = None
+    # A visible "Forward to a friend" link in the footer. `{{forward_url}}` renders the
+    # same URL wherever the author writes it, whether this is on or not.
     forward_link: bool = False
     honeypot: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """What a reader wrote to the friend they forwarded a message to, and who they are
+    (`intro`: "Ann Lee forwarded this email to you and wrote:")."""
+
+    text: str
+    intro: str
 
 
 @dataclass(frozen=True, slots=True)

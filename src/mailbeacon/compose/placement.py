@@ -15,10 +15,12 @@ from mailbeacon.compose.model import GMAIL_CLIP_BYTES, PixelPlacement
 PIXEL_STYLE = "border:0;width:1px;height:1px"
 FOOTER_STYLE = "font-size:12px;line-height:18px;color:#6b7280;text-align:center;padding:16px 0"
 CLIP_WARNING = (
-    "The HTML is larger than Gmail's 102 KB clipping limit and the pixel is in the "
-    "footer: Gmail readers will not load it unless they expand the message. Place the "
-    "pixel in the header or body, or make the email smaller."
+    "The tracking pixel ends at byte {end:,} of {size:,} bytes of HTML, past Gmail's "
+    "102 KB ({limit:,}-byte) clipping point: Gmail readers will not load it unless they "
+    "expand the message, so their opens go unseen. Place the pixel in the header, or "
+    "make the email smaller."
 )
+NOTE_STYLE = "white-space:pre-line;border-left:3px solid #d1d5db;padding:8px 12px;margin:0 0 16px 0"
 
 
 def pixel(src: str) -> lxml.html.HtmlElement:
@@ -63,7 +65,29 @@ def place_pixel(
         body.append(img)
 
 
-def clip_warnings(html: str, placement: PixelPlacement) -> list[str]:
-    if placement == "footer" and len(html.encode("utf-8")) > GMAIL_CLIP_BYTES:
-        return [CLIP_WARNING]
-    return []
+def note(text: str, intro: str) -> lxml.html.HtmlElement:
+    """The forwarder's note to their friend, first in the friend's copy. Set as text
+    nodes, so lxml escapes it: the note is the one part of the mail a stranger wrote."""
+    div = lxml.html.Element("div", style=NOTE_STYLE, **{"class": "mailbeacon-note"})
+    p = etree.SubElement(div, "p", style="margin:0 0 8px 0;font-weight:bold")
+    p.text = intro
+    body = etree.SubElement(div, "p", style="margin:0")
+    body.text = text
+    return div
+
+
+def clip_warnings(html: str, pixel_src: str) -> list[str]:
+    """A warning when the pixel ends past Gmail's clipping point, wherever it was placed.
+
+    Gmail counts the bytes of the HTML as sent; the pixel loads only if its tag is
+    inside them. `pixel_src` is found as written (tokens and our base URL need no
+    escaping in an attribute).
+    """
+    data = html.encode("utf-8")
+    start = data.find(pixel_src.encode("utf-8"))
+    if start < 0:
+        return []
+    end = data.find(b">", start) + 1 or len(data)
+    if end <= GMAIL_CLIP_BYTES:
+        return []
+    return [CLIP_WARNING.format(end=end, size=len(data), limit=GMAIL_CLIP_BYTES)]

@@ -5,15 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-MEDIUM = "email"
+# Every key the API accepts (crm.campaigns.UTM_KEYS), in the order the tags are written.
+KEYS = ("source", "medium", "campaign", "term", "content")
+# What a campaign that asks for tags but names no source or medium gets.
+DEFAULTS = {"source": "mailbeacon", "medium": "email"}
 
 
 def utm_params(utm: Mapping[str, str]) -> dict[str, str]:
-    """The tags a campaign asks for (`source`, `campaign`, `content`) as query params."""
-    params = {"utm_source": utm.get("source") or "mailbeacon", "utm_medium": MEDIUM}
-    for key in ("campaign", "content"):
-        if utm.get(key):
-            params[f"utm_{key}"] = str(utm[key])
+    """The tags a campaign asks for as query params: `utm_source` and `utm_medium` always
+    (defaults above), `utm_campaign`, `utm_term` and `utm_content` when set."""
+    params = {}
+    for key in KEYS:
+        value = utm.get(key) or DEFAULTS.get(key)
+        if value:
+            params[f"utm_{key}"] = str(value)
     return params
 
 
