@@ -106,6 +106,7 @@ class EdgeActions:
                 company_id=token.company_id,
                 message_id=token.message_id,
                 friend_lead_id=friend_id,
+                note=friend.note,
             )
         except LookupError as e:
             raise ActionUnavailable(str(e)) from None

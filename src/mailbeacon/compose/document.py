@@ -33,6 +33,11 @@ def inline_css(html: str) -> str:
         return html
 
 
+def representable(text: str) -> str:
+    """`text` without the characters an lxml tree refuses (a text node set from a form)."""
+    return _UNREPRESENTABLE.sub("", text)
+
+
 def parse(html: str) -> lxml.html.HtmlElement:
     """A whole document with a `<body>`, from any string (empty, fragment, broken)."""
     # Bytes with an explicit encoding: lxml refuses str input that carries an XML

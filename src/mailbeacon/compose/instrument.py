@@ -79,6 +79,7 @@ def instrument(
     pixel_src = _add_machinery(root, tracker, opts, footer_el)
     if note is not None:
         # After link rewriting: a URL the forwarder typed stays text, never a link we vouch for.
+        note = Note(document.representable(note.text), document.representable(note.intro))
         _add_note(root, note)
         plain = f"{note.intro}\n{note.text}\n\n{plain}"
 

@@ -57,8 +57,13 @@ Progress = Callable[[CampaignProgress], None]
 
 
 async def _recipients(db: Database, company_id: int, campaign_id: int, list_id: int) -> list[int]:
-    """Lead ids of the list that have no message of this campaign yet, in id order."""
-    already = sa.select(messages.c.lead_id).where(messages.c.campaign_id == campaign_id)
+    """Lead ids of the list that have no message of this campaign yet, in id order.
+
+    A friend's forwarded copy belongs to the campaign too, but it is not the lead's own
+    mail: a friend who is also on the list still gets theirs."""
+    already = sa.select(messages.c.lead_id).where(
+        messages.c.campaign_id == campaign_id, messages.c.forwarded_from_message_id.is_(None)
+    )
     query = (
         sa.select(leads.c.id)
         .join(list_members, list_members.c.lead_id == leads.c.id)

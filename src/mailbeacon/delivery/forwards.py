@@ -1,5 +1,12 @@
 """Forward to a friend: the friend gets a copy composed afresh for them, so their opens
-and clicks are theirs and not the original lead's."""
+and clicks are theirs and not the original lead's.
+
+The copy belongs to the original's campaign (`campaign_id`) and points back at the
+original (`forwarded_from_message_id`): the campaign report counts the friend as a
+forwarded reader, never as one of the leads it was sent to. It is composed from what the
+sender wrote (`source_html`), with the campaign's options, or the original message's own
+`forward_link` when it had no campaign, so the friend can forward it on in turn.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +14,18 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from mailbeacon.compose import Note, Options
 from mailbeacon.delivery.messages import Suppressed, campaign_options, create_message, load_campaign
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database
-from mailbeacon.store.schema import messages
+from mailbeacon.store.schema import leads, messages
 from mailbeacon.tokens import Signer
+
+
+def note_intro(first_name: str | None, last_name: str | None, email: str) -> str:
+    """Who the note is from, as the friend knows them: their name, else their address."""
+    name = " ".join(p for p in (first_name, last_name) if p)
+    return f"{name or email} forwarded this email to you and wrote:"
 
 
 async def send_forward_copy(
@@ -22,9 +36,11 @@ async def send_forward_copy(
     company_id: int,
     message_id: int,
     friend_lead_id: int,
+    note: str = "",
 ) -> dict[str, Any] | None:
-    """Send the friend their own tracked copy of `message_id`; None if they may not be
-    mailed (unsubscribed or bounced: the forwarder is not told, the friend's wish wins)."""
+    """Send the friend their own tracked copy of `message_id`, with the forwarder's
+    `note` on top when they wrote one; None if the friend may not be mailed
+    (unsubscribed or bounced: the forwarder is not told, the friend's wish wins)."""
     async with db.connect() as conn:
         row = (
             await conn.execute(
@@ -33,14 +49,21 @@ async def send_forward_copy(
                     messages.c.source_html,
                     messages.c.source_text,
                     messages.c.campaign_id,
-                ).where(messages.c.id == message_id, messages.c.company_id == company_id)
+                    messages.c.forward_link,
+                    leads.c.email,
+                    leads.c.first_name,
+                    leads.c.last_name,
+                )
+                .join(leads, leads.c.id == messages.c.lead_id)
+                .where(messages.c.id == message_id, messages.c.company_id == company_id)
             )
         ).first()
         if row is None:
             raise LookupError(f"message {message_id} not found")
-        options = None
+        options = Options(forward_link=bool(row.forward_link))
         if row.campaign_id is not None:
             options = campaign_options(await load_campaign(conn, company_id, row.campaign_id))
+    text = note.strip()
     try:
         return await create_message(
             db,
@@ -51,8 +74,10 @@ async def send_forward_copy(
             subject=row.subject,
             html=row.source_html or "",
             text=row.source_text,
+            campaign_id=row.campaign_id,
             forwarded_from_message_id=message_id,
             options=options,
+            note=Note(text, note_intro(row.first_name, row.last_name, row.email)) if text else None,
         )
     except Suppressed:
         return None

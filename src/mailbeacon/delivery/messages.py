@@ -8,6 +8,7 @@ written back to the row.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.compose import (
     Instrumented,
+    Note,
     Options,
     Recipient,
     as_bytes,
@@ -73,6 +75,7 @@ def campaign_options(row: Any) -> Options:
         pixel_placement=row.pixel_placement or "body",
         pixel_format=row.pixel_format or "gif",
         utm=utm,
+        forward_link=bool(row.forward_link),
     )
 
 
@@ -136,9 +139,13 @@ async def create_message(
     forwarded_from_message_id: int | None = None,
     options: Options | None = None,
     transport: Transport | None = None,
+    forward_link: bool | None = None,
+    note: Note | None = None,
 ) -> dict[str, Any]:
     """Instrument, store and (when `send`) deliver one message; the API's answer.
 
+    `forward_link` None: as the campaign says (off without one). `note`: a forwarder's
+    note to the friend this copy is for (see `compose.instrument`).
     Raises LeadNotFound / CampaignNotFound (404), Suppressed (409) before anything is
     stored, and ValueError for a broken merge field template (422).
     """
@@ -146,10 +153,14 @@ async def create_message(
         recipient = await load_recipient(conn, company_id, lead_id)
         if options is None and campaign_id is not None:
             options = campaign_options(await load_campaign(conn, company_id, campaign_id))
+    options = options or Options()
+    if forward_link is not None:
+        options = replace(options, forward_link=forward_link)
     async with db.begin() as conn:
         # The row first: its id goes into every token; the bodies are filled in below.
         row = {"company_id": company_id, "lead_id": lead_id, "campaign_id": campaign_id}
         row |= {"forwarded_from_message_id": forwarded_from_message_id, "subject": subject}
+        row |= {"forward_link": options.forward_link}
         result = await conn.execute(
             sa.insert(messages).values(
                 html="",
@@ -171,6 +182,7 @@ async def create_message(
             signer=signer,
             settings=settings,
             options=options,
+            note=note,
         )
         mime = build_mime(inst, settings)
         answer = _answer(message_id, row, inst, mime, "queued" if send else "stored")
@@ -197,6 +209,7 @@ def _answer(
         "id": message_id,
         "lead_id": row["lead_id"],
         "campaign_id": row["campaign_id"],
+        "forward_link": row["forward_link"],
         "subject": inst.subject,
         "html": inst.html,
         "text": inst.text,

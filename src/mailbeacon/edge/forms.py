@@ -168,7 +168,8 @@ class Forms:
             await html(send, 403, pages.FORBIDDEN)
             return
         email, name = form.get("email", "").strip(), form.get("name", "").strip()[:200]
-        note = form.get("note", "").strip()[:1000]
+        # Browsers send a textarea's line ends as CRLF; the note goes into a mail as text.
+        note = form.get("note", "").replace("\r\n", "\n").replace("\r", "\n").strip()[:1000]
         try:
             email = validate_email(email, check_deliverability=False).normalized
         except EmailNotValidError as exc:
