@@ -30,6 +30,8 @@ class CampaignIn(BaseModel):
     tags: list[str] | None = None
     pixel_placement: str = "body"
     pixel_format: str = "gif"
+    # A visible "Forward to a friend" link (/f/) in every mail's footer.
+    forward_link: bool = False
 
 
 @router.post("", status_code=201)

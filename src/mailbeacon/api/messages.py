@@ -30,6 +30,8 @@ class MessageIn(BaseModel):
     text: str | None = None
     campaign_id: int | None = None
     send: bool = True
+    # A "Forward to a friend" link in the footer; null: as the campaign says (else off).
+    forward_link: bool | None = None
 
 
 @router.post("", status_code=201)
@@ -54,6 +56,7 @@ async def create_message(
                 text=body.text,
                 campaign_id=body.campaign_id,
                 send=body.send,
+                forward_link=body.forward_link,
             )
         )
     except delivery.Suppressed as e:

@@ -28,6 +28,7 @@ CAMPAIGN_FIELDS = (
     campaigns.c.tags,
     campaigns.c.pixel_placement,
     campaigns.c.pixel_format,
+    campaigns.c.forward_link,
     campaigns.c.status,
     campaigns.c.sent_count,
     campaigns.c.skipped_count,
@@ -59,6 +60,7 @@ async def create_campaign(
     tags: list[str] | None = None,
     pixel_placement: str = "body",
     pixel_format: str = "gif",
+    forward_link: bool = False,
 ) -> dict[str, Any]:
     if not name.strip():
         raise Invalid("name must not be empty", field="name")
@@ -86,6 +88,7 @@ async def create_campaign(
             tags=tags or [],
             pixel_placement=pixel_placement,
             pixel_format=pixel_format,
+            forward_link=bool(forward_link),
             status="draft",
             sent_count=0,
             skipped_count=0,

@@ -122,7 +122,9 @@ def events_for(hit: Any, state: MessageState, locator: Locator, ip: str | None) 
     }
     if kind == "open" and state.repeats.folds((ip, j.client), hit.at, j.verdict.name):
         return []
-    if kind in ("open", "click") and j.verdict.name == "human":
+    if kind in ("open", "click") and state.friend_copy:
+        row["forwarded"] = True  # the friend's own copy: whoever reads it came by a forward
+    elif kind in ("open", "click") and j.verdict.name == "human":
         reader = Reader(reader_network(hit.ip), j.client, j.place.country)
         row["forwarded"] = state.readers.observe(reader, kind)
     out: list[dict] = []

@@ -31,6 +31,9 @@ class Click:
 class MessageState:
     sent_at: dt.datetime | None = None
     campaign_id: int | None = None
+    # A forward-to-a-friend copy (forwarded_from_message_id set): its readers are all
+    # forwarded readers of the campaign, never the lead it was first sent to.
+    friend_copy: bool = False
     links: dict[int, tuple[str, str]] = field(default_factory=dict)  # index -> (kind, url)
     clicks: list[Click] = field(default_factory=list)
     readers: Readers = field(default_factory=Readers)
@@ -56,11 +59,16 @@ async def load_states(
     states = {m: MessageState() for m in ids}
     for row in await conn.execute(
         select(
-            messages.c.id, messages.c.sent_at, messages.c.created_at, messages.c.campaign_id
+            messages.c.id,
+            messages.c.sent_at,
+            messages.c.created_at,
+            messages.c.campaign_id,
+            messages.c.forwarded_from_message_id,
         ).where(messages.c.id.in_(ids))
     ):
         states[row.id].sent_at = row.sent_at
         states[row.id].campaign_id = row.campaign_id
+        states[row.id].friend_copy = row.forwarded_from_message_id is not None
     for row in await conn.execute(select(message_links).where(message_links.c.message_id.in_(ids))):
         states[row.message_id].links[row.link_index] = (row.kind, row.url)
     window = dt.timedelta(seconds=BURST_SECONDS)
