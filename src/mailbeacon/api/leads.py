@@ -17,6 +17,16 @@ from mailbeacon.crm.users import Principal
 from mailbeacon.store.render import jsonable
 
 router = APIRouter(prefix="/api/v1/leads", tags=["leads"])
+# Fields of a lead that come from tracking, left out for roles without VIEW_TRACKING.
+TRACKING_FIELDS = ("score", "engagement")
+
+
+def without_tracking(who: Principal, lead: dict[str, Any]) -> dict[str, Any]:
+    """The lead as `who` may see it: the sales roles get no tracking-derived field."""
+    if not allowed(who.role, who.plan, Permission.VIEW_TRACKING):
+        for name in TRACKING_FIELDS:
+            lead.pop(name, None)
+    return lead
 
 
 class LeadIn(BaseModel):
@@ -35,7 +45,7 @@ async def create_lead(
 ) -> dict[str, Any]:
     async with svc.db.begin() as conn:
         lead = await crm_leads.create_lead(conn, who, **body.model_dump())
-    return jsonable(lead)
+    return without_tracking(who, jsonable(lead))
 
 
 @router.get("/{lead_id}")
@@ -46,10 +56,11 @@ async def get_lead(
 ) -> dict[str, Any]:
     async with svc.db.connect() as conn:
         lead = jsonable(await crm_leads.get_lead(conn, who, lead_id))
-        # Engagement is tracking data: the sales roles see their lead, not how it engaged.
+        # Engagement is tracking data: the sales roles see their lead, not how it engaged
+        # (the score is built from opens and clicks by rules, so it goes too).
         if allowed(who.role, who.plan, Permission.VIEW_TRACKING):
             lead["engagement"] = jsonable(await lead_engagement(conn, who.company_id, lead_id))
-    return lead
+    return without_tracking(who, lead)
 
 
 @router.get("/{lead_id}/activity")
