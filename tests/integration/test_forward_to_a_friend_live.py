@@ -10,16 +10,19 @@ belongs to the campaign, and nothing of it is the lead's own open.
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 import time
 from collections.abc import Callable
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 import httpx
 import lxml.html
 import pytest
-from live_server import Live, Mailbox
+from live_server import MAILBEACON, Live, Mailbox
 
 from mailbeacon.tokens import Kind, Signer
 
@@ -161,3 +164,42 @@ def test_a_forwarded_campaign_mail_reaches_the_friend_and_counts_as_a_forward(
         assert report["forwards"] == 1 and report["forward_sends"] == 1
         assert report["human_opens_unique"] == 0 and report["open_rate"] == 0
         assert report["inferred_opens"] == 0 and report["clicks_unique"] == 0
+
+
+def cli(live: Live, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [MAILBEACON, *args], env=live.env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_cli_creates_a_campaign_with_the_forward_link(
+    live: Live, mailbox: tuple[Mailbox, str], tmp_path: Path
+) -> None:
+    box, _ = mailbox
+    with live.client() as api:
+        lead = api.post("/api/v1/leads", json={"email": "cy@example.com"}).json()
+        lst = api.post("/api/v1/lists", json={"name": "CLI"}).json()
+        api.post(f"/api/v1/lists/{lst['id']}/leads", json={"lead_ids": [lead["id"]]})
+    html = tmp_path / "mail.html"
+    html.write_text(HTML, encoding="utf-8")
+    common = ["campaign", "create", "--company", str(live.company_id), "--name", "From CLI",
+              "--subject", "Hello", "--html", str(html)]  # fmt: skip
+
+    missing = cli(live, *common, "--list", "999999", "--forward-link")
+    assert missing.returncode == 1
+    assert missing.stderr.strip() == "error (--list-id): list 999999 does not exist"
+
+    made = cli(live, *common, "--list", str(lst["id"]), "--forward-link", "--json")
+    assert made.returncode == 0, made.stderr
+    campaign = json.loads(made.stdout)
+    assert (campaign["status"], campaign["forward_link"]) == ("draft", True)
+    plain = cli(live, *common, "--list", str(lst["id"]))
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stdout.strip().endswith("created (draft); forward-to-a-friend link off")
+
+    sent = cli(live, "campaign", "send", str(campaign["id"]), "--json")
+    assert sent.returncode == 0, sent.stderr
+    [mail] = box.wait(1)
+    footer = lxml.html.document_fromstring(html_part(mail)).find_class("mailbeacon-footer")
+    assert [a.text for a in footer[0].iter("a")] == ["Forward to a friend", "Unsubscribe"]
+    assert footer[0][0].get("href").startswith(f"{live.base}/f/")

@@ -1,22 +1,79 @@
-"""`mailbeacon campaign send ID`: send a campaign in the foreground with a progress bar."""
+"""`mailbeacon campaign create ...`: a draft campaign from files; `mailbeacon campaign send
+ID`: send a campaign in the foreground with a progress bar."""
 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
+from typing import Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
 
 from mailbeacon.cli.common import DATABASE, JSON, database_url, emit, run_db
+from mailbeacon.crm import campaigns as crm_campaigns
+from mailbeacon.crm.access import Role
+from mailbeacon.crm.errors import NotFound
+from mailbeacon.crm.users import Principal
 from mailbeacon.delivery import AlreadySent, CampaignProgress, queue_campaign, send_under_lease
 from mailbeacon.delivery.sender import LEASE, LEASE_SECONDS
 from mailbeacon.settings import from_env
 from mailbeacon.store import Database, stages
-from mailbeacon.store.schema import campaigns
+from mailbeacon.store.render import jsonable
+from mailbeacon.store.schema import campaigns, companies
 from mailbeacon.tokens import Signer
 
 campaign_app = typer.Typer(help="Campaigns.", no_args_is_help=True)
+_FILE = {"exists": True, "dir_okay": False, "readable": True}
+
+
+async def _operator(conn: Any, company_id: int) -> Principal:
+    """Whoever runs the command holds the database: they act as the company's admin."""
+    plan = (
+        await conn.execute(select(companies.c.plan).where(companies.c.id == company_id))
+    ).scalar()
+    if plan is None:
+        raise NotFound(f"company {company_id} does not exist", field="company")
+    return Principal(0, company_id, Role.ADMINISTRATOR.value, plan, "cli")
+
+
+@campaign_app.command("create")
+def create(
+    company: int = typer.Option(..., "--company", help="the company id"),
+    list_id: int = typer.Option(..., "--list", "--list-id", help="the list it goes to"),
+    name: str = typer.Option(..., "--name", help="the campaign's name"),
+    subject: str = typer.Option(..., "--subject", help="subject; merge fields allowed"),
+    html: Path = typer.Option(..., "--html", help="file holding the HTML body", **_FILE),
+    text: Path | None = typer.Option(None, "--text", help="file holding a text body", **_FILE),
+    pixel_placement: str = typer.Option("body", "--pixel-placement", help="header|body|footer"),
+    forward_link: bool = typer.Option(
+        False,
+        "--forward-link/--no-forward-link",
+        help='a visible "Forward to a friend" link in every mail\'s footer',
+    ),
+    as_json: bool = JSON,
+    database: str | None = DATABASE,
+) -> None:
+    """Create a draft campaign; `campaign send ID` sends it."""
+
+    async def work(db: Database) -> dict[str, Any]:
+        async with db.begin() as conn:
+            return await crm_campaigns.create_campaign(
+                conn,
+                await _operator(conn, company),
+                name=name,
+                subject=subject,
+                html=html.read_text(encoding="utf-8"),
+                text=text.read_text(encoding="utf-8") if text else None,
+                list_id=list_id,
+                pixel_placement=pixel_placement,
+                forward_link=forward_link,
+            )
+
+    c = jsonable(run_db(database_url(database), work))
+    link = "on" if c["forward_link"] else "off"
+    emit(c, as_json, f"campaign {c['id']} created (draft); forward-to-a-friend link {link}")
 
 
 @campaign_app.command("send")
