@@ -101,6 +101,7 @@ async def test_campaign_with_forward_link_and_the_friends_copy(
     assert row.forward_link is True  # the friend may forward it on in turn
     friend_mail = received(outbox)[1]
     assert friend_mail["To"] == "Bo <bo@example.com>"
+    assert (mail["Subject"], friend_mail["Subject"]) == ("Hi Ann", "Hi Bo")
     html = body(friend_mail, "html")
     [note] = lxml.html.document_fromstring(html).find_class("mailbeacon-note")
     assert [p.text for p in note] == [

@@ -70,6 +70,14 @@ def test_a_forwarded_campaign_mail_reaches_the_friend_and_counts_as_a_forward(
             "/api/v1/leads",
             json={"email": "ann@example.com", "first_name": "Ann", "last_name": "Lee"},
         ).json()
+        # A single message asks for the link itself; GET shows what was stored.
+        one = {"lead_id": ann["id"], "subject": "Hi", "html": HTML, "send": False}
+        single = api.post("/api/v1/messages", json=one | {"forward_link": True}).json()
+        assert single["forward_link"] is True and "Forward to a friend" in single["html"]
+        assert api.get(f"/api/v1/messages/{single['id']}").json()["forward_link"] is True
+        default = api.post("/api/v1/messages", json=one).json()
+        assert default["forward_link"] is False and "Forward to a friend" not in default["html"]
+
         lst = api.post("/api/v1/lists", json={"name": "Customers"}).json()
         api.post(f"/api/v1/lists/{lst['id']}/leads", json={"lead_ids": [ann["id"]]})
         body = {"name": "Pricing", "subject": "Hi {{first_name}}", "html": HTML}
@@ -106,6 +114,7 @@ def test_a_forwarded_campaign_mail_reaches_the_friend_and_counts_as_a_forward(
         # The friend's own copy, over SMTP, with Ann's note on top (escaped).
         friend_mail = box.wait(2)[1]
         assert friend_mail["To"] == "Bo Berg <bo@example.com>"
+        assert friend_mail["Subject"] == "Hi Bo"  # merged for the friend, as the body is
         friend_html = html_part(friend_mail)
         first = lxml.html.document_fromstring(friend_html).find("body")[0]
         assert first.get("class") == "mailbeacon-note"

@@ -4,8 +4,9 @@ and clicks are theirs and not the original lead's.
 The copy belongs to the original's campaign (`campaign_id`) and points back at the
 original (`forwarded_from_message_id`): the campaign report counts the friend as a
 forwarded reader, never as one of the leads it was sent to. It is composed from what the
-sender wrote (`source_html`), with the campaign's options, or the original message's own
-`forward_link` when it had no campaign, so the friend can forward it on in turn.
+sender wrote (`source_html`, and the campaign's subject template), with the campaign's
+options, or the original message's own `forward_link` when it had no campaign, so the
+friend can forward it on in turn.
 """
 
 from __future__ import annotations
@@ -60,9 +61,12 @@ async def send_forward_copy(
         ).first()
         if row is None:
             raise LookupError(f"message {message_id} not found")
-        options = Options(forward_link=bool(row.forward_link))
+        options, subject = Options(forward_link=bool(row.forward_link)), row.subject
         if row.campaign_id is not None:
-            options = campaign_options(await load_campaign(conn, company_id, row.campaign_id))
+            campaign = await load_campaign(conn, company_id, row.campaign_id)
+            # The campaign's subject template, merged for the friend like the body is
+            # (the stored subject is the one merged for the lead: "Hi Ann").
+            options, subject = campaign_options(campaign), campaign.subject
     text = note.strip()
     try:
         return await create_message(
@@ -71,7 +75,7 @@ async def send_forward_copy(
             signer,
             company_id=company_id,
             lead_id=friend_lead_id,
-            subject=row.subject,
+            subject=subject,
             html=row.source_html or "",
             text=row.source_text,
             campaign_id=row.campaign_id,
