@@ -113,6 +113,7 @@ def events_for(hit: Any, state: MessageState, locator: Locator, ip: str | None) 
         "reason": j.verdict.reason,
         "client": j.client,
         "device": j.device,
+        "device_model": j.device_model,
         "os": j.os,
         "country": j.place.country,
         "region": j.place.region,
