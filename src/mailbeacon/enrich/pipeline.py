@@ -123,6 +123,7 @@ def events_for(hit: Any, state: MessageState, locator: Locator, ip: str | None) 
         "reason": j.verdict.reason,
         "client": j.client,
         "device": j.device,
+        "device_model": j.device_model,
         "os": j.os,
         "country": j.place.country,
         "region": j.place.region,
@@ -131,7 +132,8 @@ def events_for(hit: Any, state: MessageState, locator: Locator, ip: str | None) 
         "link_index": hit.link_index if kind == "click" else None,
     }
     if j.verdict.relayed:  # the carrier's place and device are not the reader's
-        row |= {"device": None, "os": None, "country": None, "region": None, "city": None}
+        hidden = ("device", "device_model", "os", "country", "region", "city")
+        row |= dict.fromkeys(hidden)
     if kind == "open" and state.repeats.folds((ip, j.client), hit.at, j.verdict.name):
         return []
     if kind == "open" and j.verdict.name == "human":
