@@ -2,6 +2,8 @@
 
 Rules are tracking settings: the three sales roles get 403; another company's rule
 answers 404. Webhook secrets are answered masked; sending the mask back keeps them.
+A webhook URL naming a non-public address outright (any spelling) is refused here with a
+422; host names are checked at each delivery, where they are resolved.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
+from mailbeacon.api.errors import ApiError
 from mailbeacon.automation import rules as store
 from mailbeacon.automation.model import RuleIn, RulePatch
+from mailbeacon.automation.ssrf import literal_private
 from mailbeacon.crm.access import Permission
 from mailbeacon.crm.users import Principal
 from mailbeacon.store.render import jsonable
@@ -22,10 +26,23 @@ router = APIRouter(prefix="/api/v1/rules", tags=["rules"])
 CAN = Depends(require(Permission.MANAGE_TRACKING))
 
 
+def _refuse_private_webhooks(svc: Services, actions: list[Any] | None) -> None:
+    if svc.settings.webhook_allow_private:
+        return
+    for i, action in enumerate(actions or ()):
+        if action.type == "webhook" and (inside := literal_private(action.url)) is not None:
+            field = f"actions.{i}.webhook.url"  # as pydantic names a field of this union
+            raise ApiError(
+                422, "invalid", f"{field}: {action.url} leads to a non-public address ({inside})",
+                field,
+            )  # fmt: skip
+
+
 @router.post("", status_code=201)
 async def create_rule(
     body: RuleIn, who: Principal = CAN, svc: Services = Depends(services)
 ) -> dict[str, Any]:
+    _refuse_private_webhooks(svc, body.actions)
     async with svc.db.begin() as conn:
         return jsonable(await store.create_rule(conn, who, body))
 
@@ -48,6 +65,7 @@ async def get_rule(
 async def patch_rule(
     rule_id: int, body: RulePatch, who: Principal = CAN, svc: Services = Depends(services)
 ) -> dict[str, Any]:
+    _refuse_private_webhooks(svc, body.actions)
     async with svc.db.begin() as conn:
         return jsonable(await store.update_rule(conn, who.company_id, rule_id, body))
 
