@@ -64,10 +64,14 @@ async def _seed(url: str) -> str:
                 conn, who, name="Spring", subject="Spring offer", html="<p>Hi</p>",
                 list_id=the_list["id"],
             )  # fmt: skip
-            rule = {"type": "opened"}, [{"type": "add_score", "points": 5}]
-            await rules.create_rule(
-                conn, who, RuleIn(name="Openers", trigger=rule[0], actions=rule[1])
+            openers = RuleIn.model_validate(
+                {
+                    "name": "Openers",
+                    "trigger": {"type": "opened"},
+                    "actions": [{"type": "add_score", "points": 5}],
+                }
             )
+            await rules.create_rule(conn, who, openers)
         return key
     finally:
         await db.dispose()
@@ -106,7 +110,7 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, st
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60  # two cores shared by many test runs
     while not server.started:
         assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
         time.sleep(0.05)
