@@ -79,6 +79,8 @@ def test_every_answer_is_as_documented(live_api: tuple[str, str]) -> None:
     base, key = live_api
     api_schema = schemathesis.openapi.from_url(f"{base}/api/openapi.json")
     operations = [result.ok() for result in api_schema.get_all_operations()]
+    # Deletions last, so the other operations also meet the seeded rows that exist.
+    operations.sort(key=lambda operation: operation.method.upper() == "DELETE")
     modes = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
     summary: dict[str, dict[str, Counter[int]]] = {}
     failures: dict[str, str] = {}
