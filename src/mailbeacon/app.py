@@ -139,6 +139,9 @@ def run_pipeline(settings: Settings, parent: int | None = None) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     if parent is not None:  # started by `serve`, beside its workers
         name_process("mb-pipeline")
+        # Ctrl-C reaches the whole group; `serve` stops this process itself once its
+        # workers are done (stopping at once would look like a crash to its supervisor).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The edge answers readers now; the stages only have to keep up within seconds. On a
     # machine the two share, the scheduler gives the HTTP workers the CPU first.
     with contextlib.suppress(OSError):
@@ -148,12 +151,7 @@ def run_pipeline(settings: Settings, parent: int | None = None) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
-        if parent is not None:
-            # Under `serve`, Ctrl-C reaches the whole group, and the server stops this
-            # process itself once its workers are done (a SIGINT here would look like
-            # a crash to serve's supervisor while it shuts down).
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-        else:
+        if parent is None:
             loop.add_signal_handler(signal.SIGINT, stop.set)
         # The parent's pid comes from the parent: read here, it would already be 1 (init)
         # if the server died while this process was starting, and the orphan would

@@ -185,7 +185,7 @@ def _how(exitcode: int | None) -> str:
 def _exit_on_sigterm(sig: int, frame: FrameType | None) -> None:
     # uvicorn re-raises the SIGTERM it handled once it has stopped; exit through the
     # `finally` below then, so the helpers are stopped in order, not left to notice.
-    raise SystemExit(128 + sig)
+    raise SystemExit(0)  # a stop that was asked for
 
 
 def serve_all(settings: Settings, host: str, port: int, workers: int, *, pipeline: bool) -> None:
