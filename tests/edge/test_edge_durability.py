@@ -158,12 +158,15 @@ async def test_serve_brings_back_each_process_it_started_and_keeps_every_answere
     answered: list[tuple[float, str]] = []  # when, and the hit's own user agent
     statuses: Counter[int | str] = Counter()
     recovered: dict[str, float] = {}
+    victims: dict[str, int] = {}
+    stopped_at = 0
     stop = asyncio.Event()
     try:
         await wait_ready(base, proc)
         expected = ["mb-hits-writer", "mb-pipeline", "mb-worker", "mb-worker"]
         await wait_for("every process named", lambda: sorted(children(proc.pid).values())
                        == expected, RESPAWN_S)  # fmt: skip
+        originals = set(children(proc.pid))
         serial = iter(range(10**9))
 
         async def reader(http: httpx.AsyncClient) -> None:
@@ -183,9 +186,12 @@ async def test_serve_brings_back_each_process_it_started_and_keeps_every_answere
 
         async def kill_and_recover(name: str, label: str) -> None:
             before = children(proc.pid)
-            victim = next(pid for pid, n in before.items() if n == name)
+            # each worker: one that was there from the start, not the other's replacement
+            victim = min((pid for pid, n in before.items() if n == name),
+                         key=lambda pid: pid not in originals)  # fmt: skip
             os.kill(victim, signal.SIGKILL)
             killed_at = time.monotonic()
+            victims[label] = victim
 
             def replaced() -> bool:
                 now = children(proc.pid)
@@ -213,6 +219,7 @@ async def test_serve_brings_back_each_process_it_started_and_keeps_every_answere
     finally:
         stop.set()
         if proc.poll() is None:
+            stopped_at = log_path.stat().st_size
             proc.send_signal(signal.SIGTERM)  # a clean stop: nothing restarted during it
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=30)
@@ -221,11 +228,18 @@ async def test_serve_brings_back_each_process_it_started_and_keeps_every_answere
     print(f"recovery (s): {recovered}; answers: {dict(statuses)}")
 
     log_text = log_path.read_text()
-    assert log_text.count(" died ") == 4, log_text
-    assert "hits writer (pid" in log_text and "(killed by SIGKILL)" in log_text, log_text
-    assert "pipeline (pid" in log_text, log_text
-    assert log_text.count("HTTP worker (pid") == 2, log_text
+    said = {
+        "writer": "hits writer (pid {}) died (killed by SIGKILL)",
+        "pipeline": "pipeline (pid {}) died (killed by SIGKILL)",
+        "worker 1": "HTTP worker (pid {}) died (exit code -9)",
+        "worker 2": "HTTP worker (pid {}) died (exit code -9)",
+    }
+    assert len(victims) == 4 and len(set(victims.values())) == 4
+    for label, pid in victims.items():
+        assert said[label].format(pid) in log_text, log_text
     assert log_text.count(" is back (pid ") == 2, log_text
+    # a clean stop: nothing was taken for a crash and started again while stopping
+    assert " died " not in log_text[stopped_at:], log_text
     kept = {h["user_agent"] for h in await s.hits()}
     lost = {ua for _, ua in answered} - kept
     assert len(answered) > 500 and not lost, f"{len(lost)} of {len(answered)} lost"
