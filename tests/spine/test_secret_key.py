@@ -69,14 +69,16 @@ def start(db_url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
+def stop(proc: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, as a service manager stops it; the exit code (0: a clean stop)."""
     proc.send_signal(signal.SIGTERM)
     try:
-        proc.wait(timeout=30)
+        return proc.wait(timeout=30)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
+        raise
 
 
 def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
@@ -143,7 +145,8 @@ def test_a_fresh_install_signs_with_its_own_private_key_and_keeps_it(
         assert page.status_code == 200
         token = Signer(keys).sign(unsubscribe)
     finally:
-        stop(proc)
+        stopped = stop(proc)
+    assert stopped == 0  # a clean stop, with the helpers stopped in order
 
     # The second start reuses the key: what was signed before still verifies.
     before = key_file.read_text()
@@ -234,3 +237,10 @@ def test_a_key_file_others_can_read_is_used_with_a_warning(
     path.write_text("no colon here\n")
     with pytest.raises(MissingSecretKeys, match="one kid:secret per line"):
         load_or_create(path)
+
+
+def test_a_key_file_that_cannot_be_read_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / KEY_FILE).mkdir()  # in the way, and not readable as a file (even by root)
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'x.db'}")
+    with pytest.raises(MissingSecretKeys, match="set MAILBEACON_SECRET_KEYS"):
+        with_secret_keys(settings)

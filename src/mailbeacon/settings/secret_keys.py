@@ -75,7 +75,13 @@ def with_secret_keys(settings: Settings) -> Settings:
     path = key_file_for(settings.database_url)
     if path is None:  # an in-memory database lives in one process: so may its key
         return settings.with_(secret_keys=(_new_key(),))
-    return settings.with_(secret_keys=load_or_create(path))
+    try:
+        return settings.with_(secret_keys=load_or_create(path))
+    except OSError as e:
+        raise MissingSecretKeys(
+            f"cannot read or make the signing key file {path} ({e.strerror}): let this "
+            "user write there, or set MAILBEACON_SECRET_KEYS"
+        ) from None
 
 
 def load_or_create(path: Path) -> Keys:
