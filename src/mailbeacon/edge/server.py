@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import threading
 from types import FrameType
 
@@ -44,7 +45,9 @@ class _Server(uvicorn.Server):
 class _Workers(Multiprocess):
     """uvicorn's supervisor of N worker processes, which logs a worker's replacement."""
 
-    def __init__(self, config: uvicorn.Config, sockets: list, stopping: threading.Event) -> None:
+    def __init__(
+        self, config: uvicorn.Config, sockets: list[socket.socket], stopping: threading.Event
+    ) -> None:
         super().__init__(config, sockets)
         self.stopping = stopping
         # uvicorn queues a signal for its loop (looked at every 0.5 s); a stop is seen at
