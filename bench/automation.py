@@ -367,7 +367,8 @@ async def main() -> None:
     async with producer_db.connect() as conn:
         first = (await conn.execute(select(func.max(events.c.id)))).scalar() or 0
     stop = asyncio.Event()
-    stage = asyncio.create_task(run_forever(stage_db, Settings(database_url=url), stop))
+    settings = Settings(database_url=url, secret_keys=(("bench", b"bench-automation-key"),))
+    stage = asyncio.create_task(run_forever(stage_db, settings, stop))
     await asyncio.sleep(0.5)  # let the stage take its leases
     # The producer is another process, as enrich is: its CPU is not the stage's.
     t0 = time.perf_counter()

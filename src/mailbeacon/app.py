@@ -12,9 +12,11 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import multiprocessing
 import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 
 from fastapi import FastAPI
 from sqlalchemy import func, select
@@ -31,7 +33,7 @@ from mailbeacon.delivery.sender import run_forever as campaign_sender
 from mailbeacon.edge import ActionUnavailable, Friend, create_edge
 from mailbeacon.enrich.pipeline import run_forever as enrich_stage
 from mailbeacon.recorder import open_recorder
-from mailbeacon.settings import Settings, from_env
+from mailbeacon.settings import Settings, from_env, with_secret_keys
 from mailbeacon.store import Database, now
 from mailbeacon.store.links import LinkResolver
 from mailbeacon.store.retention import run_forever as retention_stage
@@ -114,17 +116,33 @@ class EdgeActions:
 
 def app_from_env() -> ASGIApp:
     """The uvicorn factory (`serve --workers N`): each worker reads its settings and
-    serves HTTP only; the stages run in the pipeline process (`run_pipeline`)."""
-    return create_app(from_env(), run_stages=False)
+    serves HTTP only; the stages run in the pipeline process (`run_pipeline`). Its keys
+    come from the environment or the key file `serve` made before starting it."""
+    if multiprocessing.parent_process() is not None:  # a worker uvicorn started
+        name_process("mb-worker")
+    return create_app(with_secret_keys(from_env()), run_stages=False)
+
+
+def name_process(name: str) -> None:
+    """Name this process as `ps -o comm`, `top` and /proc show it (Linux), so an operator
+    (and the supervision test) can tell the worker, pipeline and hits writer apart."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/comm").write_text(name[:15])
 
 
 def run_pipeline(settings: Settings, parent: int | None = None) -> None:
-    """The pipeline process: every stage, until SIGTERM/SIGINT or the parent's death.
+    """The pipeline process: every stage, until SIGTERM (or SIGINT when run on its own,
+    `mailbeacon pipeline`) or the death of `parent`, the `serve` that started it.
 
     The stages share no event loop with the edge: a stage's query would otherwise hold
     up every pixel waiting behind it (bench/edge.py measured 0.3k req/s that way).
     """
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    if parent is not None:  # started by `serve`, beside its workers
+        name_process("mb-pipeline")
+        # Ctrl-C reaches the whole group; `serve` stops this process itself once its
+        # workers are done (stopping at once would look like a crash to its supervisor).
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     # The edge answers readers now; the stages only have to keep up within seconds. On a
     # machine the two share, the scheduler gives the HTTP workers the CPU first.
     with contextlib.suppress(OSError):
@@ -133,8 +151,9 @@ def run_pipeline(settings: Settings, parent: int | None = None) -> None:
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        if parent is None:
+            loop.add_signal_handler(signal.SIGINT, stop.set)
         # The parent's pid comes from the parent: read here, it would already be 1 (init)
         # if the server died while this process was starting, and the orphan would
         # wait for a parent that is long gone.

@@ -6,6 +6,7 @@ stage's waits (webhook backoff, lease, deadline grace) so the stories run in sec
 
 from __future__ import annotations
 
+import ipaddress
 import sys
 from dataclasses import dataclass
 
@@ -35,6 +36,8 @@ def main() -> None:
         base_url=f"http://127.0.0.1:{port}",
         secret_keys=TEST_KEYS,
         smtp_url=smtp_url,
+        # Stories fake readers' addresses with X-Forwarded-For from loopback.
+        trusted_proxies=(ipaddress.ip_network("127.0.0.0/8"),),
     )
     uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
 

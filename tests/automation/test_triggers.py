@@ -36,6 +36,9 @@ def ev(type_: str = "open", verdict: str = "human", **kw: object) -> Event:
         (ev("click", "human"), "clicked"),
         (ev("click", "scanner"), None),  # link checkers click everything
         (ev("unsubscribe", "human"), "unsubscribed"),
+        # authorised by its token: the lead's, whoever carried it (RFC 8058 one-click)
+        (ev("unsubscribe", "bot"), "unsubscribed"),
+        (ev("unsubscribe", "scanner"), "unsubscribed"),
         (ev("forward", "human"), "forwarded"),
         (ev("open", "human", forwarded=True), "forwarded"),  # a forward's reader
         (ev("click", "proxy", forwarded=True), "forwarded"),
@@ -73,7 +76,8 @@ def test_trigger_kind(event: Event, kind: str | None) -> None:
         ({"type": "forwarded"}, ev("open", forwarded=True), True),
         ({"type": "forwarded", "campaign_id": 6}, ev("forward"), False),
         ({"type": "unsubscribed"}, ev("unsubscribe"), True),
-        ({"type": "unsubscribed"}, ev("unsubscribe", "scanner"), False),
+        ({"type": "unsubscribed"}, ev("unsubscribe", "scanner"), True),
+        ({"type": "unsubscribed", "campaign_id": 6}, ev("unsubscribe", "bot"), False),
         ({"type": "not_opened", "within_seconds": 60}, ev(), False),  # deadlines, not events
     ],
 )

@@ -2,7 +2,8 @@
 
 The server is the real one (`mailbeacon serve --no-pipeline`: on SQLite its workers and
 the hits writer process they share) in its own process group, on SQLite and PostgreSQL. Each request
-carries its own user agent, so the check is per hit, not just a count.
+carries its own user agent, so the check is per hit, not just a count. Then the same
+with one process at a time: `serve` starts another in its place.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -25,15 +28,18 @@ pytestmark = pytest.mark.slow
 TOTAL, CONNECTIONS, KILL_AFTER = 2000, 32, 600
 
 
-def start_server(db_url: str, port: int, workers: int) -> subprocess.Popen[bytes]:
+def start_server(
+    db_url: str, port: int, workers: int, *, pipeline: bool = False, log: IO[bytes] | None = None
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "MAILBEACON_DATABASE_URL": db_url,
         "MAILBEACON_SECRET_KEYS": "t1:test-secret-one,t0:test-secret-old",
     }
     mailbeacon = str(Path(sys.executable).parent / "mailbeacon")
-    cmd = [mailbeacon, "serve", "--no-pipeline", "--port", str(port), "--workers", str(workers)]
-    return subprocess.Popen(cmd, env=env, start_new_session=True)
+    cmd = [mailbeacon, "serve", "--port", str(port), "--workers", str(workers)]
+    cmd.append("--pipeline" if pipeline else "--no-pipeline")
+    return subprocess.Popen(cmd, env=env, start_new_session=True, stderr=log)
 
 
 async def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
@@ -110,3 +116,130 @@ async def test_kill_9_loses_no_answered_hit(seeded, db_url: str, port: int, work
     lost = set(answered) - kept
     assert not lost, f"{len(lost)} answered hits lost, e.g. {sorted(lost)[:5]}"
     assert "after-restart" in kept
+
+
+# -- supervision: kill -9 one process `serve` started, and it comes back ----------------
+RECOVERY_S = 10.0  # the bound on getting pixels answered again (measured: see below)
+RESPAWN_S = 30.0  # a new worker imports the whole app: slow on a busy test machine
+
+
+def children(pid: int) -> dict[int, str]:
+    """The processes `mb-*` whose parent is `pid`, by their name (`/proc/PID/comm`);
+    not multiprocessing's resource tracker, say."""
+    found: dict[int, str] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # it ended while we looked
+            continue
+        name, rest = text[text.index("(") + 1 : text.rindex(")")], text[text.rindex(")") + 2 :]
+        if int(rest.split()[1]) == pid and name.startswith("mb-"):
+            found[int(stat.parent.name)] = name
+    return found
+
+
+async def wait_for(what: str, check, timeout: float) -> float:  # type: ignore[no-untyped-def]
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < timeout, f"{what}: not within {timeout} s"
+        await asyncio.sleep(0.02)
+    return time.monotonic() - started
+
+
+async def test_serve_brings_back_each_process_it_started_and_keeps_every_answered_hit(
+    seeded_sqlite, port: int, tmp_path: Path
+) -> None:
+    s = seeded_sqlite
+    pixel = f"/o/{s.token(Kind.OPEN)}.gif"
+    base = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "serve.log"
+    with log_path.open("wb") as log:
+        proc = start_server(s.url, port, 2, pipeline=True, log=log)
+    answered: list[tuple[float, str]] = []  # when, and the hit's own user agent
+    statuses: Counter[int | str] = Counter()
+    recovered: dict[str, float] = {}
+    victims: dict[str, int] = {}
+    stopped_at = 0
+    stop = asyncio.Event()
+    try:
+        await wait_ready(base, proc)
+        expected = ["mb-hits-writer", "mb-pipeline", "mb-worker", "mb-worker"]
+        await wait_for("every process named", lambda: sorted(children(proc.pid).values())
+                       == expected, RESPAWN_S)  # fmt: skip
+        originals = set(children(proc.pid))
+        serial = iter(range(10**9))
+
+        async def reader(http: httpx.AsyncClient) -> None:
+            while not stop.is_set():
+                ua = f"steady-{next(serial)}"
+                try:
+                    r = await http.get(pixel, headers={"user-agent": ua})
+                except httpx.TransportError:  # its worker died under it: no promise made
+                    statuses["no answer"] += 1
+                    await asyncio.sleep(0.01)
+                    continue
+                statuses[r.status_code] += 1
+                if r.status_code == 200:
+                    answered.append((time.monotonic(), ua))
+                else:
+                    await asyncio.sleep(0.005)  # a 503 comes at once; do not spin on it
+
+        async def kill_and_recover(name: str, label: str) -> None:
+            before = children(proc.pid)
+            # each worker: one that was there from the start, not the other's replacement
+            victim = min((pid for pid, n in before.items() if n == name),
+                         key=lambda pid: pid not in originals)  # fmt: skip
+            os.kill(victim, signal.SIGKILL)
+            killed_at = time.monotonic()
+            victims[label] = victim
+
+            def replaced() -> bool:
+                now = children(proc.pid)
+                return victim not in now and sorted(now.values()) == expected
+
+            def pixels_answered() -> bool:
+                return bool(answered) and answered[-1][0] > killed_at + 0.05
+
+            back = await wait_for(f"{label}: pixels answered 200 again", pixels_answered,
+                                  RECOVERY_S)  # fmt: skip
+            await wait_for(f"{label}: a new {name}", replaced, RESPAWN_S)
+            recovered[label] = back
+            await asyncio.sleep(0.5)  # steady load on the full set again before the next
+
+        limits = httpx.Limits(max_connections=8)
+        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=10) as http:
+            load = [asyncio.create_task(reader(http)) for _ in range(8)]
+            await asyncio.sleep(1)
+            await kill_and_recover("mb-hits-writer", "writer")
+            await kill_and_recover("mb-pipeline", "pipeline")
+            await kill_and_recover("mb-worker", "worker 1")
+            await kill_and_recover("mb-worker", "worker 2")
+            stop.set()
+            await asyncio.gather(*load)
+    finally:
+        stop.set()
+        if proc.poll() is None:
+            stopped_at = log_path.stat().st_size
+            proc.send_signal(signal.SIGTERM)  # a clean stop: nothing restarted during it
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=30)
+        if proc.poll() is None:
+            kill_group(proc, signal.SIGKILL)
+    print(f"recovery (s): {recovered}; answers: {dict(statuses)}")
+
+    log_text = log_path.read_text()
+    said = {
+        "writer": "hits writer (pid {}) died (killed by SIGKILL)",
+        "pipeline": "pipeline (pid {}) died (killed by SIGKILL)",
+        "worker 1": "HTTP worker (pid {}) died (exit code -9)",
+        "worker 2": "HTTP worker (pid {}) died (exit code -9)",
+    }
+    assert len(victims) == 4 and len(set(victims.values())) == 4
+    for label, pid in victims.items():
+        assert said[label].format(pid) in log_text, log_text
+    assert log_text.count(" is back (pid ") == 2, log_text
+    # a clean stop: nothing was taken for a crash and started again while stopping
+    assert " died " not in log_text[stopped_at:], log_text
+    kept = {h["user_agent"] for h in await s.hits()}
+    lost = {ua for _, ua in answered} - kept
+    assert len(answered) > 500 and not lost, f"{len(lost)} of {len(answered)} lost"

@@ -177,7 +177,7 @@ async def test_recorded_forwards_are_counted_from_the_hits_table(seeded, db_url:
             at = now() - dt.timedelta(seconds=age_s)
             await conn.execute(insert(hits).values(at=at, kind=kind, method="POST", **ids))
     await db.dispose()
-    svc = Services.build(Settings(database_url=db_url))
+    svc = Services.build(Settings(database_url=db_url, secret_keys=(("t1", b"forms-test"),)))
     try:
         token = Token(Kind.FORWARD, **ids)
         assert await EdgeActions(svc).forwards_since(token, 3600) == 2  # not older, not opens

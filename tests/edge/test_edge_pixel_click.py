@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 
 import httpx
 import pytest
 
+from mailbeacon.edge.protocol import HEAD_TOO_LARGE
 from mailbeacon.edge.responses import GIF, PNG
 from mailbeacon.tokens import Kind
 
@@ -160,27 +162,61 @@ async def test_honeypot_link_records_and_does_not_redirect(live, seeded_sqlite) 
     assert (hit["kind"], hit["link_index"]) == ("click", 2)
 
 
-def _raw(base: str, request: bytes) -> bytes:
-    """Send bytes no HTTP client would, and read what comes back (or b"" if closed)."""
+def _refused(base: str, request: bytes) -> bytes:
+    """Send a request the server refuses part way, and read its whole answer.
+
+    The server answers and closes before it has read everything, so the rest of the
+    request may meet a reset: the answer queued before it is still read (Linux keeps it).
+    """
     host, port = base.removeprefix("http://").split(":")
+    answer = b""
     with socket.create_connection((host, int(port)), timeout=5) as sock:
-        try:
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
             sock.sendall(request)
-            return sock.recv(65536)
-        except (ConnectionResetError, BrokenPipeError):
-            return b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+    return answer
 
 
-async def test_huge_urls_and_headers_are_refused_by_the_server(live, seeded_sqlite) -> None:
+# uvicorn's httptools protocol (the "asgi" server, and what `serve` hands a connection
+# to) refuses a URL its parser cannot hold (its offsets are 16 bits: over 64 KiB).
+UVICORN_400 = (b"HTTP/1.1 400 Bad Request\r\n", b"\r\n\r\nInvalid HTTP request received.")
+
+
+async def test_huge_urls_are_refused_by_the_server(
+    live, seeded_sqlite, request: pytest.FixtureRequest
+) -> None:
+    s = seeded_sqlite
+    long_path = f"GET /o/{'A' * 200_000}.gif HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+    answer = await asyncio.to_thread(_refused, live.base, long_path)
+    if request.node.callspec.params["live"] == "quick":
+        assert answer == HEAD_TOO_LARGE  # `serve`: refused past MAX_HEAD, before uvicorn
+    else:
+        assert answer.startswith(UVICORN_400[0]) and answer.endswith(UVICORN_400[1])
+    assert await s.hits() == []
+    async with httpx.AsyncClient(base_url=live.base) as http:  # still serving
+        assert (await http.get(f"/o/{s.token(Kind.OPEN)}.gif")).status_code == 200
+    assert [h["kind"] for h in await s.hits()] == ["open"]
+
+
+async def test_huge_headers_are_refused_by_the_server(
+    live, seeded_sqlite, request: pytest.FixtureRequest
+) -> None:
+    if request.node.callspec.params["live"] == "asgi":
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True,
+                reason="uvicorn's httptools protocol sets no limit on a head's size: a 2 MB "
+                "header on a valid pixel is answered 200 and recorded (issue 11 report)",
+            )
+        )
     s = seeded_sqlite
     token = s.token(Kind.OPEN)
-    long_path = f"GET /o/{'A' * 200_000}.gif HTTP/1.1\r\nHost: x\r\n\r\n".encode()
-    answer = await asyncio.to_thread(_raw, live.base, long_path)
-    # the image (nothing recorded), or refused outright: never a hit, never a crash
-    assert answer == b"" or answer.startswith((b"HTTP/1.1 200", b"HTTP/1.1 4"))
     big_header = f"GET /o/{token}.gif HTTP/1.1\r\nHost: x\r\nX-Big: {'a' * 2_000_000}\r\n\r\n"
-    answer = await asyncio.to_thread(_raw, live.base, big_header.encode())
-    assert answer == b"" or answer.startswith((b"HTTP/1.1 200", b"HTTP/1.1 4"))
+    answer = await asyncio.to_thread(_refused, live.base, big_header.encode())
+    assert answer == HEAD_TOO_LARGE
+    assert await s.hits() == []  # a valid token, but the request was never read to its end
     async with httpx.AsyncClient(base_url=live.base) as http:  # still serving
         assert (await http.get(f"/o/{token}.gif")).status_code == 200
-    assert len(await s.hits()) <= 2
+    assert [h["kind"] for h in await s.hits()] == ["open"]

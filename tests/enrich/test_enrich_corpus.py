@@ -244,6 +244,39 @@ CORPUS: list[tuple[str, str | None, str, str, str, str, str | None]] = [
 ]
 
 
+# The device type and model of every human reader in the corpus; every other verdict
+# hides the reader, so its device is unknown (None, None).
+READER_DEVICES: dict[str, tuple[str, str | None]] = {
+    "gmail reader clicks": ("desktop", None),
+    "yahoo reader clicks": ("desktop", "Mac"),
+    "apple mail macos no mpp": ("desktop", "Mac"),
+    "apple mail ios no mpp": ("mobile", "iPhone"),
+    "apple mail ipad no mpp": ("tablet", "iPad"),
+    "apple mail ipv6 no mpp": ("mobile", "iPhone"),
+    "apple reader clicks safari": ("mobile", "iPhone"),
+    "outlook 2016": ("desktop", None),
+    "outlook ms-office": ("desktop", None),
+    "outlook 2013": ("desktop", None),
+    "outlook mac": ("desktop", "Mac"),
+    "outlook ios": ("mobile", "iPhone"),
+    "outlook android": ("mobile", None),
+    "outlook web edge": ("desktop", None),
+    "outlook web chrome": ("desktop", None),
+    "outlook click edge": ("desktop", None),
+    "thunderbird windows": ("desktop", None),
+    "thunderbird linux": ("desktop", None),
+    "samsung email": ("mobile", "SM-A536B"),
+    "android webview mail": ("mobile", "SM-S908B"),
+    "k-9 mail": ("mobile", None),
+    "bluemail": ("mobile", "g(60)"),
+    "spark mac": ("desktop", "Mac"),
+    "em client": ("desktop", None),
+    "android chrome click": ("mobile", "Pixel 8"),
+    "firefox linux click": ("desktop", None),
+    "unsubscribe by person": ("desktop", None),
+}
+
+
 def test_corpus_is_large_enough() -> None:
     assert len(CORPUS) >= 60
     assert len({c[0] for c in CORPUS}) == len(CORPUS)
@@ -260,9 +293,32 @@ def test_corpus(
     assert judged.verdict.reason
 
 
+@pytest.mark.parametrize(
+    ("label", "ua", "ip", "kind", "method", "verdict"),
+    [c[:6] for c in CORPUS],
+    ids=[c[0] for c in CORPUS],
+)
+def test_corpus_devices(
+    label: str, ua: str | None, ip: str, kind: str, method: str, verdict: str
+) -> None:
+    judged = judge_hit(ua, ip, Signals(kind, method), Locator())
+    expected = READER_DEVICES.get(label, (None, None))
+    assert (judged.device, judged.device_model) == expected
+
+
+def test_every_human_reader_has_a_device_type() -> None:
+    humans = {c[0] for c in CORPUS if c[5] == "human"}
+    assert set(READER_DEVICES) == humans
+
+
 def test_proxy_opens_have_no_place_or_device() -> None:
     judged = judge_hit(GMAIL_PROXY, "66.249.84.12", Signals("open"), Locator())
-    assert (judged.device, judged.os, judged.place.country) == (None, None, None)
+    assert (judged.device, judged.device_model, judged.os, judged.place.country) == (
+        None,
+        None,
+        None,
+        None,
+    )
 
 
 def test_every_human_proxy_still_counts_as_a_human_open() -> None:

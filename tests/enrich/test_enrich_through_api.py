@@ -158,3 +158,53 @@ async def test_scanner_burst_through_the_api(reader: Reader) -> None:
     events = await reader.events(3)
     assert pick(events, "type", "verdict", "inferred") == [("click", "scanner", False)] * 3
     assert re.search(r"3 links clicked within 2 s", events[0]["reason"])
+
+
+IPHONE_MAIL = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1_2 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Mobile/15E148"
+)
+
+
+async def test_events_carry_the_device_type_and_model_and_the_report_groups_by_type(
+    reader: Reader,
+) -> None:
+    """Four leads of one campaign open: Outlook on Windows and Thunderbird on Linux
+    (desktops, no model), Mail on an iPhone, and one through Gmail's proxy (hidden)."""
+    api = reader.client
+    lst = (await api.post("/api/v1/lists", json={"name": "Devices"})).json()
+    body = {"name": "Devices", "subject": "Hi", "list_id": lst["id"], "html": HTML}
+    campaign = (await api.post("/api/v1/campaigns", json=body)).json()
+    readers = {}
+    for name, ip, ua in (
+        ("win", "81.2.69.160", OUTLOOK),
+        ("linux", "85.214.1.1", THUNDERBIRD),
+        ("phone", "92.40.11.3", IPHONE_MAIL),
+        ("gmail", "66.249.84.12", GMAIL),
+    ):
+        lead = (await api.post("/api/v1/leads", json={"email": f"{name}@example.com"})).json()
+        msg = {"lead_id": lead["id"], "subject": "Hi", "html": HTML, "send": False}
+        r = await api.post("/api/v1/messages", json=msg | {"campaign_id": campaign["id"]})
+        assert r.status_code == 201, r.text
+        sent = r.json() | {"company_id": reader.sent["company_id"]}
+        readers[name] = Reader(api, reader.signer, sent)
+        await readers[name].open(ip, ua)
+    phone = await readers["phone"].events(1)
+    fields = ("type", "verdict", "client", "device", "device_model", "os")
+    assert pick(phone, *fields) == [("open", "human", "Apple Mail", "mobile", "iPhone", "iOS")]
+    assert pick(await readers["win"].events(1), *fields) == [
+        ("open", "human", "Outlook", "desktop", None, "Windows")
+    ]
+    assert pick(await readers["gmail"].events(1), *fields) == [
+        ("open", "proxy", "Gmail", None, None, None)
+    ]
+    lead_id = readers["phone"].sent["lead_id"]
+    activity = (await api.get(f"/api/v1/leads/{lead_id}/activity")).json()
+    assert pick(activity, "device", "device_model") == [("mobile", "iPhone")]
+    url = f"/api/v1/campaigns/{campaign['id']}/report"
+    for _ in range(60):  # the rollups stage follows the events within a poll or two
+        report = (await api.get(url)).json()
+        if sum(report["by_device"].values()) >= 4:
+            break
+        await asyncio.sleep(0.1)
+    assert report["by_device"] == {"desktop": 2, "mobile": 1, "unknown": 1}

@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
+import email
+import email.policy
 import json
+import os
+import re
+import signal
+import socket
+import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 
+from mailbeacon.tokens import Signer
+
 MAILBEACON = str(Path(sys.executable).parent / "mailbeacon")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def run(*args: str, db: str) -> subprocess.CompletedProcess[str]:
@@ -57,3 +75,51 @@ def test_duplicate_user_is_a_clear_error_naming_the_flag(sqlite_url: str) -> Non
     again = run(*args, db=sqlite_url)
     assert again.returncode == 1
     assert "--email" in again.stderr and "already exists" in again.stderr
+
+
+@pytest.mark.slow
+def test_demo_needs_no_setup_signs_with_a_key_of_its_own_and_stops_on_ctrl_c(
+    tmp_path: Path,
+) -> None:
+    """`make run` in a fresh checkout: no variables, no key; Ctrl-C stops every process
+    it started without the supervisor taking their stop for a crash."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILBEACON_")}
+    port, smtp_port = _free_port(), _free_port()
+    log = tmp_path / "demo.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen(
+            [MAILBEACON, "demo", "--port", str(port), "--smtp-port", str(smtp_port)],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=err, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, log.read_text()
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"http://127.0.0.1:{port}/login").status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "the demo did not start"
+            time.sleep(0.2)
+        key_file = tmp_path / "var" / "secret_keys"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        kid, _, secret = key_file.read_text().strip().partition(":")
+        [mail] = (tmp_path / "var" / "outbox").glob("*.eml")
+        message = email.message_from_bytes(mail.read_bytes(), policy=email.policy.default)
+        html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        [token] = re.findall(r"/o/([A-Za-z0-9_.-]+)\.gif", html)
+        assert token.startswith(f"{kid}.")
+        assert Signer(((kid, secret.encode()),)).verify(token) is not None
+        assert httpx.get(f"http://127.0.0.1:{port}/o/{token}.gif").status_code == 200
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole group
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            raise
+    out = proc.stdout.read().decode() if proc.stdout else ""
+    assert "Demo company created" in out
+    text = log.read_text()
+    assert proc.returncode == 0, text
+    assert text.count("generated a signing key in var/secret_keys") == 1, text
+    assert " died " not in text and "starting it again" not in text, text

@@ -22,6 +22,7 @@ EVENT_FIELDS = (
     events.c.forwarded,
     events.c.client,
     events.c.device,
+    events.c.device_model,
     events.c.os,
     events.c.country,
     events.c.region,

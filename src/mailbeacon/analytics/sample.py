@@ -23,11 +23,19 @@ from mailbeacon.store.schema import campaigns, events, leads, messages
 SENT_AT = dt.datetime(2024, 3, 4, 9, 0, 0)
 LINKS = ("https://example.com/pricing", "https://example.com/blog")
 
-APPLE = {"client": "Apple Mail", "device": "iPhone", "os": "iOS", "country": "FR"}
-GMAIL = {"client": "Gmail", "device": "Desktop", "os": None, "country": None}
-OUTLOOK = {"client": "Outlook", "device": "Desktop", "os": "Windows", "country": "GB"}
-TBIRD = {"client": "Thunderbird", "device": "Desktop", "os": "Linux", "country": "DE"}
-BROWSER = {"client": "Chrome", "device": "Desktop", "os": "Windows", "country": "IN"}
+# What enrich leaves on a reader's events: `device` is the type, `device_model` what the
+# agent names; Gmail's proxy hides the reader's device (and place) entirely.
+APPLE = {
+    "client": "Apple Mail",
+    "device": "mobile",
+    "device_model": "iPhone",
+    "os": "iOS",
+    "country": "FR",
+}
+GMAIL = {"client": "Gmail", "device": None, "device_model": None, "os": None, "country": None}
+OUTLOOK = {"client": "Outlook", "device": "desktop", "os": "Windows", "country": "GB"}
+TBIRD = {"client": "Thunderbird", "device": "desktop", "os": "Linux", "country": "DE"}
+BROWSER = {"client": "Chrome", "device": "desktop", "os": "Windows", "country": "IN"}
 
 
 def ev(minutes: int, type_: str, verdict: str, reason: str = "", **kw: Any) -> dict[str, Any]:

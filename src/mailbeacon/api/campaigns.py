@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
@@ -12,12 +12,22 @@ from mailbeacon.analytics import report as analytics
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
 from mailbeacon.api.errors import ApiError
+from mailbeacon.api.fields import Id, PathId
+from mailbeacon.api.responses import BODY, DOCUMENT_KEY, EVERY_ROUTE, FOUND, errors
+from mailbeacon.compose.model import PixelFormat, PixelPlacement
 from mailbeacon.crm import campaigns as crm_campaigns
 from mailbeacon.crm.access import Permission
+from mailbeacon.crm.campaigns import UTM_KEYS
 from mailbeacon.crm.users import Principal
 from mailbeacon.store.render import jsonable
 
-router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
+router = APIRouter(
+    prefix="/api/v1/campaigns",
+    tags=["campaigns"],
+    responses=EVERY_ROUTE,
+    dependencies=[DOCUMENT_KEY],
+)
+UtmKey = Literal[UTM_KEYS]  # type: ignore[valid-type]
 
 
 class CampaignIn(BaseModel):
@@ -25,16 +35,16 @@ class CampaignIn(BaseModel):
     subject: str = Field(min_length=1, max_length=998)
     html: str
     text: str | None = None
-    list_id: int
-    utm: dict[str, str] | None = None
+    list_id: Id
+    utm: dict[UtmKey, str] | None = None
     tags: list[str] | None = None
-    pixel_placement: str = "body"
-    pixel_format: str = "gif"
+    pixel_placement: PixelPlacement = "body"
+    pixel_format: PixelFormat = "gif"
     # A visible "Forward to a friend" link (/f/) in every mail's footer.
     forward_link: bool = False
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses={**BODY, **errors(404)})
 async def create_campaign(
     body: CampaignIn,
     who: Principal = Depends(require(Permission.SEND_EMAIL)),
@@ -53,9 +63,9 @@ async def list_campaigns(
         return [jsonable(c) for c in await crm_campaigns.list_campaigns(conn, who.company_id)]
 
 
-@router.get("/{campaign_id}")
+@router.get("/{campaign_id}", responses=FOUND)
 async def get_campaign(
-    campaign_id: int,
+    campaign_id: PathId,
     who: Principal = Depends(require(Permission.SEND_EMAIL)),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
@@ -63,9 +73,9 @@ async def get_campaign(
         return jsonable(await crm_campaigns.get_campaign(conn, who.company_id, campaign_id))
 
 
-@router.post("/{campaign_id}/send", status_code=202)
+@router.post("/{campaign_id}/send", status_code=202, responses={**FOUND, **errors(409)})
 async def send_campaign(
-    campaign_id: int,
+    campaign_id: PathId,
     who: Principal = Depends(require(Permission.SEND_EMAIL)),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
@@ -82,9 +92,9 @@ async def send_campaign(
     return {"id": campaign_id, "status": "queued"}
 
 
-@router.get("/{campaign_id}/report")
+@router.get("/{campaign_id}/report", responses=FOUND)
 async def campaign_report(
-    campaign_id: int,
+    campaign_id: PathId,
     who: Principal = Depends(require(Permission.VIEW_TRACKING)),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:

@@ -11,12 +11,19 @@ from mailbeacon.analytics.engagement import lead_engagement
 from mailbeacon.analytics.events import lead_activity
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
+from mailbeacon.api.fields import Id, PathId
+from mailbeacon.api.responses import BODY, DOCUMENT_KEY, EVERY_ROUTE, FOUND, errors
 from mailbeacon.crm import leads as crm_leads
 from mailbeacon.crm.access import Permission, allowed
 from mailbeacon.crm.users import Principal
 from mailbeacon.store.render import jsonable
 
-router = APIRouter(prefix="/api/v1/leads", tags=["leads"])
+router = APIRouter(
+    prefix="/api/v1/leads",
+    tags=["leads"],
+    responses=EVERY_ROUTE,
+    dependencies=[DOCUMENT_KEY],
+)
 # Fields of a lead that come from tracking, left out for roles without VIEW_TRACKING.
 TRACKING_FIELDS = ("score", "engagement")
 
@@ -30,14 +37,14 @@ def without_tracking(who: Principal, lead: dict[str, Any]) -> dict[str, Any]:
 
 
 class LeadIn(BaseModel):
-    email: str = Field(max_length=320)
+    email: str = Field(max_length=320, json_schema_extra={"format": "email"})
     first_name: str | None = Field(default=None, max_length=200)
     last_name: str | None = Field(default=None, max_length=200)
     timezone: str | None = Field(default=None, max_length=64)
-    owner_user_id: int | None = None
+    owner_user_id: Id | None = None
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses={**BODY, **errors(404, 409)})
 async def create_lead(
     body: LeadIn,
     who: Principal = Depends(require(Permission.MANAGE_LEADS)),
@@ -48,9 +55,9 @@ async def create_lead(
     return without_tracking(who, jsonable(lead))
 
 
-@router.get("/{lead_id}")
+@router.get("/{lead_id}", responses=FOUND)
 async def get_lead(
-    lead_id: int,
+    lead_id: PathId,
     who: Principal = Depends(require(Permission.MANAGE_LEADS)),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
@@ -63,9 +70,9 @@ async def get_lead(
     return without_tracking(who, lead)
 
 
-@router.get("/{lead_id}/activity")
+@router.get("/{lead_id}/activity", responses=FOUND)
 async def get_activity(
-    lead_id: int,
+    lead_id: PathId,
     who: Principal = Depends(require(Permission.VIEW_TRACKING)),
     svc: Services = Depends(services),
 ) -> list[dict[str, Any]]:

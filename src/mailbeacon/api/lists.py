@@ -9,12 +9,19 @@ from pydantic import BaseModel, Field
 
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
+from mailbeacon.api.fields import Id, PathId
+from mailbeacon.api.responses import BODY, DOCUMENT_KEY, EVERY_ROUTE, FOUND
 from mailbeacon.crm import lists as crm_lists
 from mailbeacon.crm.access import Permission
 from mailbeacon.crm.users import Principal
 from mailbeacon.store.render import jsonable
 
-router = APIRouter(prefix="/api/v1/lists", tags=["lists"])
+router = APIRouter(
+    prefix="/api/v1/lists",
+    tags=["lists"],
+    responses=EVERY_ROUTE,
+    dependencies=[DOCUMENT_KEY],
+)
 
 
 class ListIn(BaseModel):
@@ -22,10 +29,10 @@ class ListIn(BaseModel):
 
 
 class MembersIn(BaseModel):
-    lead_ids: list[int] = Field(min_length=1, max_length=10_000)
+    lead_ids: list[Id] = Field(min_length=1, max_length=10_000)
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=BODY)
 async def create_list(
     body: ListIn,
     who: Principal = Depends(require(Permission.MANAGE_LEADS)),
@@ -35,9 +42,9 @@ async def create_list(
         return jsonable(await crm_lists.create_list(conn, who, body.name))
 
 
-@router.post("/{list_id}/leads")
+@router.post("/{list_id}/leads", responses={**BODY, **FOUND})
 async def add_leads(
-    list_id: int,
+    list_id: PathId,
     body: MembersIn,
     who: Principal = Depends(require(Permission.MANAGE_LEADS)),
     svc: Services = Depends(services),
@@ -46,9 +53,9 @@ async def add_leads(
         return await crm_lists.add_leads(conn, who, list_id, body.lead_ids)
 
 
-@router.get("/{list_id}/leads")
+@router.get("/{list_id}/leads", responses=FOUND)
 async def list_leads(
-    list_id: int,
+    list_id: PathId,
     who: Principal = Depends(require(Permission.MANAGE_LEADS)),
     svc: Services = Depends(services),
 ) -> list[dict[str, Any]]:

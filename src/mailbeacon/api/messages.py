@@ -13,6 +13,8 @@ from mailbeacon.analytics.events import message_events
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
 from mailbeacon.api.errors import ApiError
+from mailbeacon.api.fields import Id, PathId
+from mailbeacon.api.responses import BODY, DOCUMENT_KEY, EVERY_ROUTE, FOUND, errors
 from mailbeacon.crm.access import Permission
 from mailbeacon.crm.errors import NotFound
 from mailbeacon.crm.leads import get_lead
@@ -20,21 +22,26 @@ from mailbeacon.crm.users import Principal
 from mailbeacon.store.render import jsonable
 from mailbeacon.store.schema import hits, message_links, messages
 
-router = APIRouter(prefix="/api/v1/messages", tags=["messages"])
+router = APIRouter(
+    prefix="/api/v1/messages",
+    tags=["messages"],
+    responses=EVERY_ROUTE,
+    dependencies=[DOCUMENT_KEY],
+)
 
 
 class MessageIn(BaseModel):
-    lead_id: int
+    lead_id: Id
     subject: str = Field(min_length=1, max_length=998)
     html: str
     text: str | None = None
-    campaign_id: int | None = None
+    campaign_id: Id | None = None
     send: bool = True
     # A "Forward to a friend" link in the footer; null: as the campaign says (else off).
     forward_link: bool | None = None
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses={**BODY, **errors(404, 409)})
 async def create_message(
     body: MessageIn,
     who: Principal = Depends(require(Permission.SEND_EMAIL)),
@@ -86,9 +93,9 @@ async def _message(conn: Any, company_id: int, message_id: int) -> dict[str, Any
     return dict(row)
 
 
-@router.get("/{message_id}")
+@router.get("/{message_id}", responses=FOUND)
 async def get_message(
-    message_id: int,
+    message_id: PathId,
     who: Principal = Depends(require(Permission.VIEW_TRACKING)),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
@@ -121,9 +128,9 @@ async def get_message(
     return out
 
 
-@router.get("/{message_id}/events")
+@router.get("/{message_id}/events", responses=FOUND)
 async def get_events(
-    message_id: int,
+    message_id: PathId,
     who: Principal = Depends(require(Permission.VIEW_TRACKING)),
     svc: Services = Depends(services),
 ) -> list[dict[str, Any]]:

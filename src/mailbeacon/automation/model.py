@@ -16,6 +16,10 @@ TriggerType = Literal["opened", "clicked", "forwarded", "unsubscribed", "not_ope
 YEAR = 366 * 86400
 # What GET answers instead of a webhook secret; sent back unchanged, it keeps the secret.
 SECRET_MASK = "********"
+# Ids are 64-bit in the database and a bigger one would fail in the driver; the bound is
+# the largest integer JSON clients hold exactly, which the OpenAPI document (floats) can
+# state exactly too.
+MAX_ID = 2**53 - 1
 
 
 class _Strict(BaseModel):
@@ -24,7 +28,7 @@ class _Strict(BaseModel):
 
 class Trigger(_Strict):
     type: TriggerType
-    campaign_id: int | None = Field(None, ge=1)
+    campaign_id: int | None = Field(None, ge=1, le=MAX_ID)
     url_contains: str | None = Field(None, min_length=1, max_length=2000)
     min_opens: int | None = Field(None, ge=1, le=10_000)
     within_seconds: int | None = Field(None, ge=1, le=YEAR, validate_default=True)
@@ -65,12 +69,12 @@ class AddScore(_Action):
 
 class AddToList(_Action):
     type: Literal["add_to_list"]
-    list_id: int = Field(ge=1)
+    list_id: int = Field(ge=1, le=MAX_ID)
 
 
 class RemoveFromList(_Action):
     type: Literal["remove_from_list"]
-    list_id: int = Field(ge=1)
+    list_id: int = Field(ge=1, le=MAX_ID)
 
 
 class SendEmail(_Action):
@@ -82,7 +86,12 @@ class SendEmail(_Action):
 
 class Webhook(_Action):
     type: Literal["webhook"]
-    url: str = Field(min_length=1, max_length=2000)
+    # Documented as what it must be: an absolute http(s) URL (the validator decides).
+    url: str = Field(
+        min_length=1,
+        max_length=2000,
+        json_schema_extra={"format": "uri", "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]"},
+    )
     secret: str = Field(min_length=8, max_length=200)
 
     @field_validator("url")
@@ -103,7 +112,7 @@ class AssignOwner(_Action):
     """Route the lead to a salesperson (e.g. whoever covers pricing-page clickers)."""
 
     type: Literal["assign_owner"]
-    user_id: int = Field(ge=1)
+    user_id: int = Field(ge=1, le=MAX_ID)
 
 
 Action = Annotated[

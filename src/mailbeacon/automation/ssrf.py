@@ -9,6 +9,14 @@ with a public address and the connection, a moment later, with a private one (DN
 rebinding). So the webhook client connects through `PublicOnlyBackend`, which resolves
 once, checks those very addresses and connects to one of them: what was checked is what
 is reached. TLS still verifies the certificate against the URL's host name.
+
+An IPv6 address can carry an IPv4 one (IPv4-mapped ::ffff:a.b.c.d, IPv4-compatible
+::a.b.c.d, NAT64 64:ff9b::/96 and 64:ff9b:1::/48, 6to4 2002::/16, Teredo 2001::/32), and
+a gateway on the way may deliver it there: such an address is public only if the IPv4
+address it carries is too (`ipaddress` calls most of these forms global). IPv4 also has
+spellings a resolver accepts without DNS (2130706433, 0x7f.1, 017700000001, 127.1):
+`literal_private` reads them as the resolver does, so the API can refuse a rule whose
+URL names a private address at once, before any delivery is attempted.
 `MAILBEACON_WEBHOOK_ALLOW_PRIVATE=1` lifts both for installations whose receivers are on
 the private network (and for the tests' loopback receiver). Redirects are not followed
 (see `stage.py`), so a public host cannot bounce us inside.
@@ -42,11 +50,55 @@ async def private_address(url: str) -> str | None:
     return _first_private(str(info[4][0]) for info in infos)
 
 
+def literal_private(url: str) -> str | None:
+    """The non-public address `url`'s host names if it is an address literal, in any
+    spelling the resolver takes without DNS (dotted, decimal, octal, hex, IPv6); None
+    for a public literal or a host name (names are checked when the webhook is sent)."""
+    host = urlsplit(url).hostname
+    if not host:
+        return "no host"
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM, flags=socket.AI_NUMERICHOST)
+    except (socket.gaierror, UnicodeError):
+        return None  # a name: not an address
+    return _first_private(str(info[4][0]) for info in infos)
+
+
+# NAT64 prefixes (RFC 6052 well-known, RFC 8215 local use) and the IPv4-compatible block.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")
+_COMPATIBLE = ipaddress.IPv6Network("::/96")
+
+
+def is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Global, not multicast, and, for an IPv6 address carrying an IPv4 one, that IPv4
+    address public too."""
+    if not address.is_global or address.is_multicast:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _NAT64_LOCAL:  # the IPv4 address sits where the operator chose
+            return False
+        carried = _carried_ipv4(address)
+        return carried is None or is_public(carried)
+    return True
+
+
+def _carried_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]  # the client, which the relay delivers to
+    if address in _NAT64 or address in _COMPATIBLE:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def _first_private(addresses: Iterable[str]) -> str | None:
     for text in addresses:
         address = ipaddress.ip_address(text.split("%", 1)[0])
-        mapped = getattr(address, "ipv4_mapped", None)
-        if not (mapped or address).is_global:
+        if not is_public(address):
             return str(address)
     return None
 

@@ -4,6 +4,11 @@ An event counts as engagement when a person is behind it: a `human` or `proxy` v
 (Gmail's proxy fetches when the reader opens), or an open inferred from a human click.
 Apple's privacy prefetch, security scanners and bots fire nothing. Engagement by
 someone the email was forwarded to is not the lead's own: it fires `forwarded` only.
+
+An unsubscribe is authorised by its signed token, so it is the lead's whoever carried
+it: it fires `unsubscribed` whatever its verdict (enrich judges it `human`; events
+judged before that rule still count, as they do in reports). RFC 8058 one-click POSTs
+come from the mailbox provider's servers, often with no user agent.
 """
 
 from __future__ import annotations
@@ -78,6 +83,8 @@ def is_engagement(ev: Event) -> bool:
 
 def trigger_kind(ev: Event) -> str | None:
     """The one trigger type this event can fire, or None if it fires nothing."""
+    if ev.type == "unsubscribe":
+        return "unsubscribed"
     if not is_engagement(ev):
         return None
     if ev.type == "forward" or ev.forwarded:

@@ -11,14 +11,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
 
-from mailbeacon.cli.common import DATABASE, JSON, database_url, emit, run_db
+from mailbeacon.cli.common import DATABASE, JSON, database_url, emit, run_db, signing_settings
 from mailbeacon.crm import campaigns as crm_campaigns
 from mailbeacon.crm.access import Role
 from mailbeacon.crm.errors import NotFound
 from mailbeacon.crm.users import Principal
 from mailbeacon.delivery import AlreadySent, CampaignProgress, queue_campaign, send_under_lease
 from mailbeacon.delivery.sender import LEASE, LEASE_SECONDS
-from mailbeacon.settings import from_env
 from mailbeacon.store import Database, stages
 from mailbeacon.store.render import jsonable
 from mailbeacon.store.schema import campaigns, companies
@@ -83,7 +82,7 @@ def send(
     database: str | None = DATABASE,
 ) -> None:
     """Send (or resume) a campaign now, to every subscribed lead of its list."""
-    settings = from_env(database_url=database_url(database))
+    settings = signing_settings(database)
 
     async def work(db: Database) -> CampaignProgress | None:
         async with db.connect() as conn:

@@ -1,4 +1,5 @@
-"""What every command shares: the --database option, running async code, JSON output."""
+"""What every command shares: the --database option, settings with their signing keys,
+running async code, JSON output."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ from typing import Any, TypeVar
 import typer
 
 from mailbeacon.crm.errors import CrmError
-from mailbeacon.settings import DEFAULT_DATABASE_URL
+from mailbeacon.settings import (
+    DEFAULT_DATABASE_URL,
+    MissingSecretKeys,
+    Settings,
+    from_env,
+    with_secret_keys,
+)
 from mailbeacon.store import Database
 
 T = TypeVar("T")
@@ -27,6 +34,16 @@ JSON = typer.Option(False, "--json", help="print JSON for scripts")
 
 def database_url(option: str | None) -> str:
     return option or os.environ.get("MAILBEACON_DATABASE_URL") or DEFAULT_DATABASE_URL
+
+
+def signing_settings(database: str | None) -> Settings:
+    """Settings for a command that signs (serve, pipeline, the demo, sends): with the
+    keys from the environment, else the SQLite key file, made on first start."""
+    try:
+        return with_secret_keys(from_env(database_url=database_url(database)))
+    except MissingSecretKeys as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
 
 
 def run_db(url: str, work: Callable[[Database], Awaitable[T]]) -> T:

@@ -14,7 +14,7 @@ import socket
 
 import typer
 
-from mailbeacon.cli.common import DATABASE, database_url
+from mailbeacon.cli.common import DATABASE, signing_settings
 from mailbeacon.cli.serving import serve_all
 from mailbeacon.crm.campaigns import create_campaign
 from mailbeacon.crm.companies import create_company, find_company_by_name
@@ -22,7 +22,7 @@ from mailbeacon.crm.leads import create_lead
 from mailbeacon.crm.lists import add_leads, create_list
 from mailbeacon.crm.users import create_api_key, create_user, get_principal
 from mailbeacon.delivery import send_campaign, start_outbox
-from mailbeacon.settings import Settings, from_env
+from mailbeacon.settings import Settings
 from mailbeacon.store import Database
 from mailbeacon.store.migrate import upgrade
 from mailbeacon.tokens import Signer
@@ -88,7 +88,7 @@ def run(
     smtp_port: int = typer.Option(8025, help="port of the local SMTP outbox"),
     database: str | None = DATABASE,
 ) -> None:
-    settings = from_env(database_url=database_url(database))
+    settings = signing_settings(database)
     settings = settings.with_(smtp_url=f"smtp://127.0.0.1:{smtp_port}")
     outbox = None
     if _port_free("127.0.0.1", smtp_port):

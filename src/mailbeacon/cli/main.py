@@ -8,13 +8,12 @@ from mailbeacon.analytics.cli import report_app
 from mailbeacon.app import run_pipeline
 from mailbeacon.cli import demo
 from mailbeacon.cli.campaigns import campaign_app
-from mailbeacon.cli.common import DATABASE, JSON, database_url, emit, run_db
+from mailbeacon.cli.common import DATABASE, JSON, database_url, emit, run_db, signing_settings
 from mailbeacon.cli.serving import serve_all
 from mailbeacon.crm.access import Plan, Role
 from mailbeacon.crm.companies import create_company
 from mailbeacon.crm.users import create_api_key, create_user, revoke_api_key
 from mailbeacon.enrich.cli import enrich_app, geo_app
-from mailbeacon.settings import from_env
 from mailbeacon.store.migrate import upgrade, upgrade_sync
 
 app = typer.Typer(
@@ -55,7 +54,7 @@ def serve(
     database: str | None = DATABASE,
 ) -> None:
     """Migrate if needed, then serve the tracking edge, the API and the dashboard."""
-    settings = from_env(database_url=database_url(database))
+    settings = signing_settings(database)
     upgrade_sync(settings.database_url)
     serve_all(settings, host, port, workers, pipeline=pipeline)
 
@@ -63,7 +62,7 @@ def serve(
 @app.command("pipeline")
 def pipeline_command(database: str | None = DATABASE) -> None:
     """Run only the pipeline stages (for servers started with `serve --no-pipeline`)."""
-    settings = from_env(database_url=database_url(database))
+    settings = signing_settings(database)
     upgrade_sync(settings.database_url)
     run_pipeline(settings)
 

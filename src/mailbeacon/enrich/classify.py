@@ -2,6 +2,8 @@
 
 The pure path the pipeline and the benchmark share. What a proxy or a prefetcher
 reveals is the proxy's, not the reader's, so their place, device and OS stay unknown.
+A scanner's or a bot's device is no reader's either: only a human verdict keeps the
+device type and model (CONTRACT.md: `device` is null when the reader is hidden).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class Judged:
     device: str | None
     os: str | None
     place: Place
+    device_model: str | None = None
 
 
 def judge_hit(user_agent: str | None, ip: str | None, signals: Signals, locator: Locator) -> Judged:
@@ -32,4 +35,7 @@ def judge_hit(user_agent: str | None, ip: str | None, signals: Signals, locator:
         return Judged(verdict, client, None, None, NOWHERE)
     if verdict.name == "prefetch":
         return Judged(verdict, "Apple Mail", None, None, NOWHERE)
-    return Judged(verdict, agent.client, agent.device, agent.os, locator.locate(ip))
+    place = locator.locate(ip)
+    if verdict.name != "human":  # a scanner or a bot: its device is no reader's
+        return Judged(verdict, agent.client, None, agent.os, place)
+    return Judged(verdict, agent.client, agent.device, agent.os, place, agent.device_model)

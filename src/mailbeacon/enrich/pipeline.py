@@ -102,10 +102,20 @@ def events_for(hit: Any, state: MessageState, locator: Locator, ip: str | None) 
     kind = "open" if hit.kind == "open" else hit.kind
     if kind in ("unsubscribe", "forward") and hit.method != "POST":
         return []  # viewing the page is not unsubscribing or forwarding
+    if kind == "open" and hit.method == "HEAD":
+        return []  # a HEAD of the pixel loads no image: the raw hit stays, no event
     link_kind, url = state.link(hit.link_index) if kind == "click" else (None, None)
     burst_links, burst_honeypot = state.burst(hit.at, hit.ip) if kind == "click" else (1, False)
     since = (hit.at - state.sent_at).total_seconds() if state.sent_at else None
-    signals = Signals(kind, hit.method, link_kind, since, burst_links, burst_honeypot)
+    signals = Signals(
+        kind,
+        method=hit.method,
+        link_kind=link_kind,
+        seconds_since_sent=since,
+        burst_links=burst_links,
+        burst_honeypot=burst_honeypot,
+        opened_here=state.opened_here(hit.ip) if kind == "click" else (),
+    )
     j = judge_hit(hit.user_agent, hit.ip, signals, locator)
     row = _base(hit, state, ip) | {
         "type": kind,
@@ -113,6 +123,7 @@ def events_for(hit: Any, state: MessageState, locator: Locator, ip: str | None) 
         "reason": j.verdict.reason,
         "client": j.client,
         "device": j.device,
+        "device_model": j.device_model,
         "os": j.os,
         "country": j.place.country,
         "region": j.place.region,
@@ -120,8 +131,13 @@ def events_for(hit: Any, state: MessageState, locator: Locator, ip: str | None) 
         "url": url,
         "link_index": hit.link_index if kind == "click" else None,
     }
+    if j.verdict.relayed:  # the carrier's place and device are not the reader's
+        hidden = ("device", "device_model", "os", "country", "region", "city")
+        row |= dict.fromkeys(hidden)
     if kind == "open" and state.repeats.folds((ip, j.client), hit.at, j.verdict.name):
         return []
+    if kind == "open" and j.verdict.name == "human":
+        state.opened_by_a_person(hit.ip, j.os)
     if kind in ("open", "click") and state.friend_copy:
         row["forwarded"] = True  # the friend's own copy: whoever reads it came by a forward
     elif kind in ("open", "click") and j.verdict.name == "human":

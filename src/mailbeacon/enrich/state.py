@@ -39,6 +39,9 @@ class MessageState:
     readers: Readers = field(default_factory=Readers)
     repeats: RepeatOpens = field(default_factory=RepeatOpens)
     opened: bool = False  # a human, proxy or inferred open exists
+    # Network block -> operating systems (None: unknown) of the message's human opens
+    # from there: a click from the same reader is theirs (see verdict.py, step 2).
+    human_opens: dict[str, set[str | None]] = field(default_factory=dict)
 
     def link(self, index: int | None) -> tuple[str | None, str | None]:
         kind, url = self.links.get(index, (None, None)) if index is not None else (None, None)
@@ -50,6 +53,18 @@ class MessageState:
         indexes = {c.link_index for c in self.clicks if c.ip == ip and abs(c.at - at) <= window}
         honeypot = any(self.link(i)[0] == "honeypot" for i in indexes)
         return max(len(indexes), 1), honeypot
+
+    def opened_by_a_person(self, ip: str | None, os: str | None) -> None:
+        """Remember a human (not inferred) open of this message from this address."""
+        network = reader_network(ip)
+        if network is not None:
+            self.human_opens.setdefault(network, set()).add(os)
+
+    def opened_here(self, ip: str | None) -> tuple[str | None, ...]:
+        """The operating systems of the human opens from this address's network."""
+        network = reader_network(ip)
+        found = self.human_opens.get(network, ()) if network is not None else ()
+        return tuple(found)
 
 
 async def load_states(
@@ -92,6 +107,7 @@ async def load_states(
             events.c.ip,
             events.c.client,
             events.c.country,
+            events.c.os,
             events.c.at,
         )
         .where(events.c.message_id.in_(ids), events.c.type.in_(("open", "click")))
@@ -130,6 +146,8 @@ def _replay(state: MessageState, row) -> None:  # type: ignore[no-untyped-def]
             state.repeats.kept((row.ip, row.client), row.at)
     if row.verdict != "human" or row.inferred:
         return
+    if row.type == "open":
+        state.opened_by_a_person(row.ip, row.os)
     network = reader_network(row.ip)
     if row.forwarded:
         if network:

@@ -1,10 +1,24 @@
-"""Who fetched: mail client, device and OS from a user agent, and what kind of agent it is.
+"""Who fetched: mail client, device type and model and OS from a user agent, and what
+kind of agent it is.
 
 ua-parser (its regex rules, through its caching resolver; the native `ua-parser-rs`
 resolver when installed) names browsers, OSes and devices. It does not know most mail
 clients and mail proxies, so our own small table of rules runs first. Every answer is
 cached by the exact user-agent string: a campaign's hits come from a few hundred
 distinct agents, so the cache hit rate is what makes enrichment cheap.
+
+Device. `device` is the type a report groups by: `desktop`, `mobile` or `tablet`.
+ua-parser names the device (family, brand, model) and the OS but has no type, so the
+type is read from what it names: an iPad or an Android tablet is a tablet; iOS,
+Android and other phone OSes are mobile; Windows, macOS, Linux and ChromeOS are
+desktop. Mail apps that send no browser token (iOS Mail, Outlook for Android, K-9)
+get theirs the same way, from the OS and device in their agent. Only what ua-parser
+leaves open is ours: an Android agent with a browser engine but no `Mobile` token is a
+tablet (Android's own convention, which ua-parser applies only to unbranded devices),
+and Outlook's desktop agent that names no OS (`ms-office`) is a desktop.
+`device_model` is the model as the agent gives it, without the brand (`iPhone`,
+`iPad`, `Pixel 8`, `SM-S918B`), or `Mac` for a Macintosh agent; PCs name no hardware,
+so a Windows or Linux reader has none, nor has Chrome's reduced Android agent (`K`).
 """
 
 from __future__ import annotations
@@ -21,15 +35,17 @@ import ua_parser
 # scanner: a security gateway that names itself; apple_webkit: Apple Mail's generic
 # WebKit agent, which Mail Privacy Protection also uses (the address tells them apart).
 AgentKind = Literal["proxy", "mail", "browser", "bot", "scanner", "apple_webkit", "unknown"]
+DeviceType = Literal["desktop", "mobile", "tablet"]
 
 
 @dataclass(frozen=True, slots=True)
 class Agent:
     kind: AgentKind
     client: str | None
-    device: str | None
+    device: DeviceType | None
     os: str | None
     why: str = ""  # for bots and scanners: what in the agent gave it away
+    device_model: str | None = None
 
 
 # Our rules, in order; the first match names the client. (pattern, kind, client, why)
@@ -113,15 +129,57 @@ def _parser() -> ua_parser.Parser:
     return ua_parser.parser
 
 
-def _device(result: ua_parser.Result) -> str | None:
-    d = result.device
-    if d is None or d.family in ("Other", "Spider"):
+# ua-parser's OS families, by the kind of device they run on.
+_MOBILE_OS = frozenset(
+    {"iOS", "Android", "Windows Phone", "BlackBerry OS", "KaiOS", "Firefox OS", "Symbian OS"}
+)
+_DESKTOP_OS = frozenset(
+    {"Windows", "Mac OS X", "Mac OS", "Chrome OS", "Linux", "Ubuntu", "Kubuntu", "Lubuntu",
+     "Debian", "Linux Mint", "Fedora", "Red Hat", "CentOS", "SUSE", "openSUSE", "Arch Linux",
+     "Gentoo", "Slackware", "FreeBSD", "OpenBSD", "NetBSD", "Solaris"}
+)  # fmt: skip
+_TABLET_FAMILIES = frozenset({"iPad", "Generic Tablet", "Kindle"})
+_PHONE_FAMILIES = frozenset({"iPhone", "iPod", "Generic Smartphone", "Generic Feature Phone"})
+# ua-parser's stand-ins when the agent names no model: its generic devices, and "K",
+# the placeholder Chrome's reduced user agent sends instead of the Android model.
+_NO_MODEL = frozenset({"Smartphone", "Tablet", "Feature Phone", "K", "Other", ""})
+# Clients that exist only on computers: their type when the agent names no OS.
+_DESKTOP_CLIENTS = frozenset({"Outlook", "Thunderbird", "Postbox", "eM Client", "Mailbird"})
+
+
+def _device_type(ua: str, r: ua_parser.Result, client: str | None) -> DeviceType | None:
+    family = r.device.family if r.device else "Other"
+    brand = (r.device.brand or "") if r.device else ""
+    model = (r.device.model or "") if r.device else ""
+    os_family = r.os.family if r.os else "Other"
+    if family in _TABLET_FAMILIES or brand == "Generic_Android_Tablet" or "Tablet" in model:
+        return "tablet"
+    if os_family == "Android" and "Safari/" in ua and "Mobile" not in ua:
+        # Android's convention: a browser engine without the `Mobile` token is a tablet.
+        return "tablet"
+    if family in _PHONE_FAMILIES or os_family in _MOBILE_OS:
+        return "mobile"
+    if family == "Mac" or os_family in _DESKTOP_OS:
+        return "desktop"
+    if os_family == "Other" and client in _DESKTOP_CLIENTS:
+        return "desktop"
+    return None
+
+
+def _device_model(r: ua_parser.Result) -> str | None:
+    d = r.device
+    if d is None or d.family in ("Other", "Spider") or d.brand == "Generic":
         return None
-    if d.family in ("Mac", "iPhone", "iPad"):
-        return d.family
-    if d.family.startswith("Generic Smartphone") or d.family.startswith("Generic Android"):
-        return "Phone"
-    return d.family
+    model = (d.model or d.family).strip()
+    return None if model in _NO_MODEL else model
+
+
+def _reader(kind: AgentKind, client: str | None, ua: str, r: ua_parser.Result) -> Agent:
+    """A reader's agent: its client with ua-parser's device and OS."""
+    os_family = r.os.family if r.os and r.os.family != "Other" else None
+    return Agent(
+        kind, client, _device_type(ua, r, client), os_family, device_model=_device_model(r)
+    )
 
 
 def _parse(ua: str) -> Agent:
@@ -130,8 +188,7 @@ def _parse(ua: str) -> Agent:
             if kind in ("proxy", "bot", "scanner"):
                 # A proxy's or a machine's device and OS are not a reader's.
                 return Agent(kind, client, None, None, why)
-            r = _parser().parse(ua)
-            return Agent(kind, client, _device(r), r.os.family if r.os else None)
+            return _reader(kind, client, ua, _parser().parse(ua))
     r = _parser().parse(ua)
     family = r.user_agent.family if r.user_agent else "Other"
     if (r.device and r.device.family == "Spider") or _CRAWLER.search(ua):
@@ -142,18 +199,16 @@ def _parse(ua: str) -> Agent:
             None,
             "a crawler names itself in its user agent",
         )
-    os_family = r.os.family if r.os else None
-    device = _device(r)
     if _APPLE_WEBKIT.match(ua):
-        return Agent("apple_webkit", "Apple Mail", device, os_family)
+        return _reader("apple_webkit", "Apple Mail", ua, r)
     if family in _MAIL_FAMILIES:
-        return Agent("mail", _MAIL_FAMILIES[family], device, os_family)
+        return _reader("mail", _MAIL_FAMILIES[family], ua, r)
     if _ANDROID_WEBVIEW.search(ua):
         # A mail app rendering in Android's WebView; ua-parser calls it a WebView.
-        return Agent("mail", "Android mail app", device, os_family)
+        return _reader("mail", "Android mail app", ua, r)
     if family == "Other":
-        return Agent("unknown", None, device, os_family if os_family != "Other" else None)
-    return Agent("browser", family, device, os_family)
+        return _reader("unknown", None, ua, r)
+    return _reader("browser", family, ua, r)
 
 
 _NO_AGENT = Agent("bot", None, None, None, "no user agent: people's mail clients send one")

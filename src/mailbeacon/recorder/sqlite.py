@@ -38,7 +38,6 @@ from mailbeacon.recorder.batch import (
     anonymize,
     text,
 )
-from mailbeacon.store.db import sqlite_path
 
 INSERT = (
     "INSERT INTO hits (at, kind, company_id, message_id, lead_id, link_index, ip,"
@@ -122,6 +121,10 @@ class SqliteRecorder:
         anonymize_ip: bool = False,
         synchronous: str = "FULL",
     ) -> None:
+        # Imported here: the hits writer process (`recorder.writer`) uses this module
+        # but not the store, and starting without SQLAlchemy makes a restart quick.
+        from mailbeacon.store.db import sqlite_path
+
         path = sqlite_path(url)
         if path is None:
             raise ValueError(f"the hits recorder needs an SQLite file, not {url!r}")

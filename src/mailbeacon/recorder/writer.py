@@ -17,6 +17,7 @@ worker's reply to a reader waits for that answer.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import logging
@@ -35,7 +36,7 @@ from typing import Any
 
 import msgspec
 
-from mailbeacon.recorder.batch import RETRY_DELAYS, Hit, RecorderUnavailable
+from mailbeacon.recorder.batch import Hit, RecorderUnavailable
 from mailbeacon.recorder.sqlite import COLUMNS, HitsFile, format_rows
 
 log = logging.getLogger("mailbeacon.recorder")
@@ -43,6 +44,10 @@ log = logging.getLogger("mailbeacon.recorder")
 LENGTH = struct.Struct("<I")
 ANSWER = struct.Struct("<BI")
 MAX_FRAME = 64 * 1024 * 1024  # a worker's batch is a few KB; anything near this is broken
+# How long a worker waits between attempts to reach the writer (seconds). A local socket
+# refuses at once, so trying often costs nothing, and `serve` restarts a dead writer
+# within a second or so: every pixel in between gets a 503.
+RECONNECT_DELAYS = (0.05, 0.1, 0.2, 0.5)
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(list).decode
 
@@ -205,6 +210,23 @@ def _commit(hits: HitsFile, params: list[Any]) -> bool:
     return False
 
 
+def main(argv: list[str] | None = None) -> None:
+    """`python -m mailbeacon.recorder.writer DATABASE ADDRESS --parent PID`, as `serve`
+    starts the writer: an interpreter with only this module's imports (not the whole
+    command line, as a multiprocessing child would), so a restarted writer takes
+    connections again in a fraction of a second even on a busy machine."""
+    parser = argparse.ArgumentParser(prog="python -m mailbeacon.recorder.writer")
+    parser.add_argument("database", help="the SQLite file")
+    parser.add_argument("address", help="the socket to listen on (@name: abstract)")
+    parser.add_argument("--parent", type=int, help="stop when this process is gone")
+    parser.add_argument("--anonymize-ip", action="store_true")
+    args = parser.parse_args(argv)
+    # Named for `ps -o comm` and /proc, so it can be told apart from the workers.
+    with contextlib.suppress(OSError):
+        Path("/proc/self/comm").write_text("mb-hits-writer")
+    run_writer(args.database, args.address, anonymize_ip=args.anonymize_ip, parent=args.parent)
+
+
 # -- the worker's side ----------------------------------------------------------------
 class WriterClient(asyncio.Protocol):
     """The recorder a worker uses under `serve`: each event-loop pass sends the hits it
@@ -252,7 +274,7 @@ class WriterClient(asyncio.Protocol):
     async def _reconnect(self) -> None:
         attempt = 0
         while self._down and not self._closing:
-            await asyncio.sleep(RETRY_DELAYS[min(attempt, len(RETRY_DELAYS) - 1)])
+            await asyncio.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
             attempt += 1
             with contextlib.suppress(OSError):
                 await self._connect()
@@ -353,3 +375,7 @@ def _settle(fut: asyncio.Future[None], committed: bool) -> None:
         fut.set_result(None)
     else:
         fut.set_exception(RecorderUnavailable("the hits were not committed"))
+
+
+if __name__ == "__main__":
+    main()

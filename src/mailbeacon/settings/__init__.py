@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from mailbeacon.settings.secret_keys import (
+    KEY_FILE,
+    Keys,
+    MissingSecretKeys,
+    key_file_for,
+    parse_keys,
+    with_secret_keys,
+)
+
 DEFAULT_DATABASE_URL = "sqlite:///var/mailbeacon.db"
-# A development key so `make run` works out of the box; `serve` warns when it is used.
-DEV_SECRET_KEYS = "dev:mailbeacon-development-key-change-me"
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -22,31 +29,12 @@ def _networks(raw: str) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in raw.split(",") if p.strip())
 
 
-def _keys(raw: str) -> tuple[tuple[str, bytes], ...]:
-    keys: list[tuple[str, bytes]] = []
-    for part in raw.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        kid, sep, secret = part.partition(":")
-        if not sep or not kid or not secret:
-            raise ValueError(
-                "MAILBEACON_SECRET_KEYS must be comma-separated kid:secret pairs, "
-                f"got an entry without both: {kid!r}"
-            )
-        keys.append((kid, secret.encode()))
-    if not keys:
-        raise ValueError("MAILBEACON_SECRET_KEYS has no keys")
-    return tuple(keys)
-
-
 @dataclass(frozen=True)
 class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     base_url: str = "http://127.0.0.1:8000"
-    secret_keys: tuple[tuple[str, bytes], ...] = field(
-        default_factory=lambda: _keys(DEV_SECRET_KEYS)
-    )
+    # No default key: empty until `with_secret_keys` fills it, and a Signer refuses none.
+    secret_keys: Keys = ()
     smtp_url: str = "smtp://127.0.0.1:8025"
     smtp_username: str | None = None
     smtp_password: str | None = None
@@ -82,10 +70,11 @@ class Settings:
 def from_env(env: dict[str, str] | None = None, **overrides: object) -> Settings:
     """Build settings from `MAILBEACON_*` variables; keyword overrides win (CLI flags)."""
     e = os.environ if env is None else env
+    raw_keys = e.get("MAILBEACON_SECRET_KEYS", "").strip()  # unset: see `with_secret_keys`
     s = Settings(
         database_url=e.get("MAILBEACON_DATABASE_URL", DEFAULT_DATABASE_URL),
         base_url=e.get("MAILBEACON_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
-        secret_keys=_keys(e.get("MAILBEACON_SECRET_KEYS", DEV_SECRET_KEYS)),
+        secret_keys=parse_keys(raw_keys) if raw_keys else (),
         smtp_url=e.get("MAILBEACON_SMTP_URL", "smtp://127.0.0.1:8025"),
         smtp_username=e.get("MAILBEACON_SMTP_USERNAME") or None,
         smtp_password=e.get("MAILBEACON_SMTP_PASSWORD") or None,
@@ -108,3 +97,14 @@ def from_env(env: dict[str, str] | None = None, **overrides: object) -> Settings
         ),
     )
     return s.with_(**{k: v for k, v in overrides.items() if v is not None}) if overrides else s
+
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "KEY_FILE",
+    "MissingSecretKeys",
+    "Settings",
+    "from_env",
+    "key_file_for",
+    "with_secret_keys",
+]
