@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -274,4 +275,26 @@ leases = Table(
     Column("name", String(64), primary_key=True),
     Column("holder", String(128), nullable=False),
     Column("expires_at", DateTime, nullable=False),
+)
+
+# A CSV import that runs in the background (queued|running|done|failed): the file waits
+# here until a stage takes it, and the page polls the progress, so it survives a reload.
+lead_imports = Table(
+    "lead_imports",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("company_id", Integer, nullable=False, index=True),
+    Column("user_id", Integer, nullable=True),
+    Column("list_id", Integer, nullable=True),
+    Column("filename", String(300), nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("content", LargeBinary, nullable=True),  # dropped once the import is done
+    Column("total_rows", Integer, nullable=False, default=0, server_default="0"),
+    Column("processed_rows", Integer, nullable=False, default=0, server_default="0"),
+    Column("imported", Integer, nullable=False, default=0, server_default="0"),
+    Column("updated", Integer, nullable=False, default=0, server_default="0"),
+    Column("rejected", JSON, nullable=True),  # [{"line", "reason"}]
+    Column("error", Text, nullable=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("finished_at", DateTime, nullable=True),
 )
