@@ -74,9 +74,7 @@ def estimate_fields(counts: Counts) -> dict[str, Any]:
     }
 
 
-def build_report(
-    campaign_id: int, sent: int, counters: Counters, groups: Counts
-) -> dict[str, Any]:
+def build_report(campaign_id: int, sent: int, counters: Counters, groups: Counts) -> dict[str, Any]:
     """The report from the counters and the recipients by what is known of them
     (`estimate_counts`); the contract's fields first, then the detail."""
     n = counters.get("n", {})
