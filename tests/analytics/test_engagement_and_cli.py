@@ -64,6 +64,11 @@ async def test_cli_prints_the_report_as_json_and_as_a_table(sqlite_url: str) -> 
     assert (data["human_opens_unique"], data["machine_opens"], data["sent"]) == (5, 3, 8)
     table = await asyncio.to_thread(invoke)
     assert "human opens (unique)" in table and "Apple Mail Privacy Protection" in table
+    assert data["privacy_protected"] == 1
+    low, high = (f"{x * 100:.1f}%" for x in data["estimated_open_rate_interval"])
+    assert f"90% interval {low} to {high}" in table
+    assert "assumption: readers click as often whatever mail app they use." in table
+    assert "Not reliable yet: only 1 reader(s) with visible opens clicked" in table
     missing = await asyncio.to_thread(
         runner.invoke, report_app, ["campaign", "999", "--database", sqlite_url]
     )

@@ -48,6 +48,7 @@ EXPECTED: dict[str, Any] = {
     "human_opens": 8,
     "forward_sends": 1,
     "forwarded_readers": 1,
+    "privacy_protected": 1,  # l2: only Apple's prefetch, no click
 }
 # Human opens by the lead's local hour: l1 Paris 11h and 12h; l3 (no zone, UTC) 12h;
 # l4 Kolkata 18:30; l5 UTC 10h, its forward's reader 15h and 16h; the friend Berlin 18h.
@@ -72,6 +73,11 @@ async def test_every_contract_field_of_the_known_mix(db: Database) -> None:
         {"index": 0, "url": LINKS[0], "clicks": 2},
         {"index": 1, "url": LINKS[1], "clicks": 1},
     ]
+    # one visible opener of three clicked: far too few to say how often openers click
+    assert report["estimate"]["reliable"] is False
+    assert report["estimate"]["reason"].startswith("only 1 reader(s) with visible opens clicked")
+    low, high = report["estimated_open_rate_interval"]
+    assert report["open_rate"] <= low <= report["estimated_open_rate"] <= high <= 1
     ot = report["over_time"]
     assert sum(ot["human_opens"]) == 8 and sum(ot["clicks"]) == 3
     assert sum(ot["machine_opens"]) == 3 and ot["machine_opens"][0] == 3

@@ -78,3 +78,31 @@ async def test_salespeople_cannot_open_the_rules_pages(world: Stage) -> None:
     w, server = world
     browser = await _browser(w, server, "jr_salesperson")
     assert browser.get("/rules").status_code == 403
+
+
+async def test_the_editor_sets_a_not_opened_rule_to_leave_privacy_protected_leads_out(
+    world: Stage,
+) -> None:
+    w, server = world
+    browser = await _browser(w, server, "marketing_manager")
+    form = browser.get("/rules/new")
+    assert 'name="privacy_protected"' in form.text
+    created = browser.post(
+        "/rules/new",
+        data={
+            "csrf": _csrf(form.text),
+            "name": "Nudge the silent",
+            "trigger_type": "not_opened",
+            "within_seconds": "86400",
+            "privacy_protected": "exclude",
+            "actions": '[{"type": "add_score", "points": 1}]',
+        },
+    )
+    assert created.status_code == 303, created.text
+    rule_id = int(created.headers["location"].rsplit("/", 1)[1])
+    trigger = w.api.get(f"/api/v1/rules/{rule_id}").json()["trigger"]
+    assert trigger == {
+        "type": "not_opened",
+        "within_seconds": 86400,
+        "privacy_protected": "exclude",
+    }

@@ -110,6 +110,8 @@ async def test_campaign_page_matches_the_api_draws_charts_and_goes_live(
     def act(page: Any, response: Any, errors: list[str]) -> dict[str, Any]:
         assert response.status == 200
         shown = _numbers(page)
+        estimate = page.inner_text("#estimate")
+        unreliable = page.is_visible("#estimate-unreliable")
         page.wait_for_function("document.querySelectorAll('canvas').length === 5")
         drawn = page.eval_on_selector_all(
             "canvas",
@@ -123,7 +125,13 @@ async def test_campaign_page_matches_the_api_draws_charts_and_goes_live(
             "document.querySelector('[data-field=human_opens_unique]').textContent.trim() === '6'",
             timeout=10_000,
         )
-        return {"shown": shown, "drawn": drawn, "errors": list(errors)}
+        return {
+            "shown": shown,
+            "drawn": drawn,
+            "errors": list(errors),
+            "estimate": estimate,
+            "unreliable": unreliable,
+        }
 
     got = await asyncio.to_thread(
         _browse, server, site.email("marketing_manager"), site.password,
@@ -133,6 +141,12 @@ async def test_campaign_page_matches_the_api_draws_charts_and_goes_live(
     for field, text in got["shown"].items():
         want = f"{api[field] * 100:.1f}%" if field.endswith("rate") else str(api[field])
         assert text == want, field
+    assert {"estimated_open_rate", "open_rate", "privacy_protected"} <= set(got["shown"])
+    low, high = api["estimated_open_rate_interval"]
+    assert f"90% interval {low * 100:.1f}% to {high * 100:.1f}%" in got["estimate"]
+    assert "Assumption: readers click as often whatever mail app they use." in got["estimate"]
+    assert got["unreliable"] is True  # one visible opener clicked: the page says so
+    assert "only 1 reader(s) with visible opens clicked" in got["estimate"]
     assert all(n > 0 for n in got["drawn"]), got["drawn"]
     assert got["errors"] == []
     assert SCREENSHOT.stat().st_size > 10_000

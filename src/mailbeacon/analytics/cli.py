@@ -72,6 +72,13 @@ def render(report: dict[str, Any], console: Console) -> None:
             why,
         ),
         ("open rate", _pct(report["open_rate"]), "", "", ""),
+        (
+            "estimated true open rate",
+            _pct(report["estimated_open_rate"]),
+            "privacy-protected",
+            report["privacy_protected"],
+            "90% interval " + " to ".join(map(_pct, report["estimated_open_rate_interval"])),
+        ),
         ("inferred opens", report["inferred_opens"], "", "", "clicked with images off"),
         ("clicks (unique)", report["clicks_unique"], "bot clicks", report["bot_clicks"], ""),
         ("clicks (total)", report["clicks_total"], "", "", ""),
@@ -90,6 +97,12 @@ def render(report: dict[str, Any], console: Console) -> None:
     for row in rows:
         table.add_row(*(str(c) for c in row))
     console.print(table)
+    est = report["estimate"]
+    console.print(
+        f"[bold]estimated true open rate[/]: {est['method']}; assumption: {est['assumption']}."
+        + ("" if est["reliable"] else f" [red]Not reliable yet[/]: {est['reason']}."),
+        soft_wrap=True,
+    )
     for dim in ("by_client", "by_device", "by_country"):
         top = ", ".join(f"{k} {v}" for k, v in list(report[dim].items())[:6]) or "-"
         console.print(f"[bold]{dim.removeprefix('by_')}[/]: {top}")

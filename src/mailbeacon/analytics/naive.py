@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Integer, and_, case, cast, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mailbeacon.analytics.estimate import Counts, counts_from_groups
 from mailbeacon.analytics.report import Counters, build_report, sent_count
 from mailbeacon.analytics.rules import MAX_HOURS, link_key, local_time
 from mailbeacon.crm.campaigns import get_campaign
@@ -180,7 +181,29 @@ async def naive_counters(conn: AsyncConnection, campaign_id: int) -> Counters:
     return {dim: {k: v for k, v in keys.items() if v} for dim, keys in out.items()}
 
 
+async def naive_groups(conn: AsyncConnection, campaign_id: int, sent: int) -> Counts:
+    """The estimate's recipient groups from the raw events, lead by lead."""
+    flag = func.max
+    per_lead = (
+        _from(
+            campaign_id,
+            flag(case((and_(OPEN, HUMAN, OWN, e.c.inferred.is_(False)), 1), else_=0)).label("ho"),
+            flag(case((and_(OPEN, HUMAN, OWN, e.c.inferred.is_(True)), 1), else_=0)).label("io"),
+            flag(case((and_(CLICK, HUMAN, OWN), 1), else_=0)).label("hc"),
+            flag(case((and_(OPEN, e.c.verdict == "prefetch", OWN), 1), else_=0)).label("pf"),
+        )
+        .group_by(e.c.lead_id)
+        .subquery()
+    )
+    s = per_lead.c
+    rows = (await conn.execute(select(s.ho, s.io, s.hc, s.pf))).all()
+    return counts_from_groups(
+        sent, ((ho == 1, io == 1 or hc == 1, pf == 1, 1) for ho, io, hc, pf in rows)
+    )
+
+
 async def naive_report(conn: AsyncConnection, company_id: int, campaign_id: int) -> dict[str, Any]:
     campaign = await get_campaign(conn, company_id, campaign_id)
     counters = await naive_counters(conn, campaign_id)
-    return build_report(campaign_id, await sent_count(conn, campaign), counters)
+    sent = await sent_count(conn, campaign)
+    return build_report(campaign_id, sent, counters, await naive_groups(conn, campaign_id, sent))

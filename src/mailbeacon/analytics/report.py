@@ -10,13 +10,14 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, exists, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mailbeacon.analytics.estimate import Counts, counts_from_groups, estimate_open_rate
 from mailbeacon.analytics.rules import MAX_HOURS
 from mailbeacon.crm.campaigns import get_campaign
-from mailbeacon.store.schema import messages
-from mailbeacon.store.schema_analytics import rollup_counts
+from mailbeacon.store.schema import events, messages
+from mailbeacon.store.schema_analytics import rollup_campaign_leads, rollup_counts
 
 Counters = dict[str, dict[str, int]]
 
@@ -62,8 +63,20 @@ def _by(counters: Counters, dim: str) -> dict[str, int]:
     return dict(sorted(counters.get(dim, {}).items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def build_report(campaign_id: int, sent: int, counters: Counters) -> dict[str, Any]:
-    """The report from the counters; the contract's fields first, then the detail."""
+def estimate_fields(counts: Counts) -> dict[str, Any]:
+    """The estimated true open rate, beside (never instead of) the observed `open_rate`."""
+    est = estimate_open_rate(counts)
+    return {
+        "privacy_protected": counts.privacy_protected,
+        "estimated_open_rate": est.rate,
+        "estimated_open_rate_interval": [est.low, est.high],
+        "estimate": est.explanation(),
+    }
+
+
+def build_report(campaign_id: int, sent: int, counters: Counters, groups: Counts) -> dict[str, Any]:
+    """The report from the counters and the recipients by what is known of them
+    (`estimate_counts`); the contract's fields first, then the detail."""
     n = counters.get("n", {})
     human_unique = n.get("human_opens_unique", 0)
     clicks_unique = n.get("clicks_unique", 0)
@@ -85,6 +98,7 @@ def build_report(campaign_id: int, sent: int, counters: Counters) -> dict[str, A
         "open_rate": _ratio(human_unique, sent),
         "click_rate": _ratio(clicks_unique, sent),
         "click_to_open_rate": _ratio(clicks_unique, human_unique),
+        **estimate_fields(groups),
         # Human opens (human, proxy, inferred) by hour of day in each lead's timezone.
         "by_hour": [counters.get("hour", {}).get(str(h), 0) for h in range(24)],
         "by_client": _by(counters, "client"),
@@ -123,6 +137,52 @@ async def read_counters(conn: AsyncConnection, campaign_id: int) -> Counters:
     return dict(out)
 
 
+def _prefetched(campaign_id: int) -> Any:
+    """EXISTS an Apple privacy prefetch of the lead's own copy (ix_events_message_at)."""
+    r, mine = rollup_campaign_leads, messages.alias("mine")
+    return exists(
+        select(events.c.id)
+        .select_from(mine.join(events, events.c.message_id == mine.c.id))
+        .where(
+            mine.c.campaign_id == campaign_id,
+            mine.c.lead_id == r.c.lead_id,
+            mine.c.forwarded_from_message_id.is_(None),
+            events.c.type == "open",
+            events.c.verdict == "prefetch",
+            events.c.forwarded.is_(False),
+        )
+    )
+
+
+async def estimate_counts(conn: AsyncConnection, campaign_id: int, sent: int) -> Counts:
+    """Recipients by visible open, click and privacy prefetch: one pass over the per-lead
+    rollup, with an index probe into the events only for leads with no visible open.
+
+    `clicked` is the rollups' own sign of an opener (a human click or an inferred open),
+    so the counts add up to the report's `human_opens_unique` and `inferred_opens`: a
+    prefetched lead who clicks is an inferred opener, not privacy-protected.
+    """
+    r = rollup_campaign_leads
+    clicked = or_(r.c.human_click, r.c.inferred_open)
+    prefetched = and_(r.c.human_open == false(), _prefetched(campaign_id))
+    per_lead = (
+        select(
+            r.c.human_open.label("visible"),
+            clicked.label("clicked"),
+            prefetched.label("prefetched"),
+        )
+        .where(r.c.campaign_id == campaign_id)
+        .subquery()
+    )
+    s = per_lead.c
+    rows = await conn.execute(
+        select(s.visible, s.clicked, s.prefetched, func.count()).group_by(
+            s.visible, s.clicked, s.prefetched
+        )
+    )
+    return counts_from_groups(sent, ((bool(a), bool(b), bool(c), int(n)) for a, b, c, n in rows))
+
+
 async def sent_count(conn: AsyncConnection, campaign: dict[str, Any]) -> int:
     """Messages of the campaign that left; delivery's counter when it keeps one."""
     if campaign.get("sent_count"):
@@ -143,7 +203,8 @@ async def campaign_report(
     """The report for a campaign of this company (crm's NotFound for anyone else's)."""
     campaign = await get_campaign(conn, company_id, campaign_id)
     sent = await sent_count(conn, campaign)
-    report = build_report(campaign_id, sent, await read_counters(conn, campaign_id))
+    groups = await estimate_counts(conn, campaign_id, sent)
+    report = build_report(campaign_id, sent, await read_counters(conn, campaign_id), groups)
     sent_at: dt.datetime | None = campaign.get("sent_at")
     report["name"] = campaign.get("name")
     report["sent_at"] = sent_at

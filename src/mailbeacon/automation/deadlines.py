@@ -6,6 +6,10 @@ watermark (sent_at, message id) of the messages it has checked; a scan takes the
 messages past it whose deadline is `grace` seconds gone (so enrichment has had time to
 write the opens made just before it), fires for the unopened ones, and moves the
 watermark, all in one transaction.
+
+A rule with `"privacy_protected": "exclude"` also leaves out the messages whose only
+sign before the deadline is Apple's privacy prefetch: Mail Privacy Protection fetches
+the pixel whether or not the reader opens, so such a lead is not known to be silent.
 """
 
 from __future__ import annotations
@@ -65,6 +69,8 @@ async def _scan_rule(conn: AsyncConnection, row: Any, grace: float) -> int:
     if not sent:
         return 0
     silent = await _unopened(conn, sent, within)
+    if rule.trigger.privacy_protected == "exclude":
+        silent -= await _prefetched(conn, silent, {m["id"]: m["sent_at"] + within for m in sent})
     firings = [
         Firing(
             rule,
@@ -94,6 +100,23 @@ async def _scan_rule(conn: AsyncConnection, row: Any, grace: float) -> int:
         .values(scan_sent_at=last["sent_at"], scan_message_id=last["id"])
     )
     return due
+
+
+async def _prefetched(
+    conn: AsyncConnection, ids: set[int], deadline: dict[int, dt.datetime]
+) -> set[int]:
+    """Of these messages, those Apple's privacy proxy prefetched before their deadline."""
+    if not ids:
+        return set()
+    rows = await conn.execute(
+        select(events.c.message_id, events.c.at).where(
+            events.c.message_id.in_(ids),
+            events.c.type == "open",
+            events.c.verdict == "prefetch",
+            events.c.forwarded.is_(False),
+        )
+    )
+    return {mid for mid, at in rows if at <= deadline[mid]}
 
 
 async def _unopened(conn: AsyncConnection, sent: Any, within: dt.timedelta) -> set[int]:

@@ -32,6 +32,9 @@ class Trigger(_Strict):
     url_contains: str | None = Field(None, min_length=1, max_length=2000)
     min_opens: int | None = Field(None, ge=1, le=10_000)
     within_seconds: int | None = Field(None, ge=1, le=YEAR, validate_default=True)
+    # not_opened only: "exclude" leaves out leads whose only signs are Apple's privacy
+    # prefetches (they may well have read it); absent means "include", today's behaviour.
+    privacy_protected: Literal["include", "exclude"] | None = None
 
     @field_validator("url_contains")
     @classmethod
@@ -49,6 +52,11 @@ class Trigger(_Strict):
         if info.data.get("type") == "not_opened" and v is None:
             raise ValueError("a not_opened trigger needs within_seconds (e.g. 259200: 3 days)")
         return _only_for(v, info, "not_opened", "within_seconds")
+
+    @field_validator("privacy_protected")
+    @classmethod
+    def _only_not_opened(cls, v: str | None, info: ValidationInfo) -> str | None:
+        return _only_for(v, info, "not_opened", "privacy_protected")
 
 
 def _only_for(value: Any, info: ValidationInfo, trigger: str, name: str) -> Any:

@@ -62,6 +62,7 @@ class CompiledTrigger:
     url_contains: str | None = None
     min_opens: int = 1
     within_seconds: int | None = None
+    privacy_protected: str = "include"  # not_opened: "exclude" skips prefetch-only leads
 
     @classmethod
     def of(cls, trigger: Mapping[str, Any]) -> CompiledTrigger:
@@ -71,6 +72,7 @@ class CompiledTrigger:
             url_contains=(trigger.get("url_contains") or None),
             min_opens=trigger.get("min_opens") or 1,
             within_seconds=trigger.get("within_seconds"),
+            privacy_protected=trigger.get("privacy_protected") or "include",
         )
 
 

@@ -55,8 +55,9 @@ def _trigger(form: dict[str, str]) -> dict[str, Any]:
     for name in ("campaign_id", "min_opens", "within_seconds"):
         if form.get(name, "").strip():
             trigger[name] = form[name].strip()
-    if form.get("url_contains", "").strip():
-        trigger["url_contains"] = form["url_contains"].strip()
+    for name in ("url_contains", "privacy_protected"):
+        if form.get(name, "").strip():
+            trigger[name] = form[name].strip()
     return trigger
 
 
@@ -70,6 +71,7 @@ async def create_rule(
     url_contains: str = Form(""),
     min_opens: str = Form(""),
     within_seconds: str = Form(""),
+    privacy_protected: str = Form(""),
     actions: str = Form(""),
     repeat: str = Form(""),
 ) -> Response:
@@ -83,6 +85,7 @@ async def create_rule(
         "url_contains": url_contains,
         "min_opens": min_opens,
         "within_seconds": within_seconds,
+        "privacy_protected": privacy_protected,
         "actions": actions,
         "repeat": repeat,
     }

@@ -79,6 +79,14 @@
       var v = r[el.dataset.field];
       el.textContent = el.dataset.kind === "rate" ? (v * 100).toFixed(1) + "%" : String(v);
     });
+    document.querySelectorAll("[data-interval]").forEach(function (el) {
+      el.textContent = (r.estimated_open_rate_interval[+el.dataset.interval] * 100).toFixed(1) + "%";
+    });
+    var unreliable = document.getElementById("estimate-unreliable");
+    if (unreliable) {
+      unreliable.hidden = r.estimate.reliable;
+      document.getElementById("estimate-reason").textContent = r.estimate.reason;
+    }
     document.querySelectorAll("[data-reasons]").forEach(function (ul) {
       ul.textContent = "";
       entries(r[ul.dataset.reasons]).forEach(function (e) {
