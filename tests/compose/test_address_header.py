@@ -10,11 +10,14 @@ from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.utils import getaddresses
 
-from hypothesis import given, settings
+from hypothesis import given
+from hypothesis import settings as examples
 from hypothesis import strategies as st
 
-from mailbeacon.compose.headers import address_header, one_line
+from mailbeacon.compose.headers import address_header, message_headers, one_line
 from mailbeacon.compose.mime import as_bytes, set_headers
+from mailbeacon.compose.model import Recipient
+from mailbeacon.settings import Settings
 
 ADDR = "eve@example.com"
 HOSTILE = [
@@ -65,10 +68,28 @@ def test_a_line_break_in_a_name_becomes_a_space() -> None:
     assert received(raw)[0] == [("Eve Bcc: attacker@evil.example", ADDR)]
 
 
-@settings(max_examples=300, deadline=None)
+@examples(max_examples=300, deadline=None)
 @given(st.text(max_size=400).filter(lambda s: "=?" not in s))
 def test_any_name_round_trips_as_one_address(name: str) -> None:
     pairs, lines = received(wire(name))
     assert len(pairs) == 1 and pairs[0][1] == ADDR
     assert pairs[0][0].split() == one_line(name).split()
     assert all(len(line) <= 78 and line.isascii() for line in lines)
+
+
+def test_a_line_break_in_a_merged_subject_adds_no_header(settings: Settings) -> None:
+    eve = Recipient(id=1, email=ADDR, first_name="Eve, a@evil.example")
+    headers = message_headers(
+        settings=settings,
+        message_id=7,
+        recipient=eve,
+        subject="Hi Eve\r\nBcc: attacker@evil.example",
+        unsubscribe_url="https://t.example.com/u/x",
+    )
+    msg = EmailMessage(policy=policy.SMTP)
+    set_headers(msg, headers)
+    msg.set_content("body")
+    parsed = email.message_from_bytes(as_bytes(msg))
+    assert parsed["Subject"] == "Hi Eve Bcc: attacker@evil.example" and parsed["Bcc"] is None
+    assert getaddresses(parsed.get_all("To", [])) == [("Eve, a@evil.example", ADDR)]
+    assert parsed["From"] == "mailbeacon <no-reply@mailbeacon.localhost>"

@@ -119,7 +119,8 @@ def message_headers(
     return {
         "From": configured_address(settings.mail_from),
         "To": recipient_address(recipient),
-        "Subject": subject,
+        # A merged subject may hold a lead's text: a line break must not start a header.
+        "Subject": _CONTROLS.sub(" ", subject),
         "Date": format_datetime(when if when.tzinfo else when.replace(tzinfo=dt.UTC)),
         "Message-ID": message_id_header(message_id, sender_domain(settings.mail_from)),
         "List-Unsubscribe": list_unsubscribe(unsubscribe_url, settings.unsubscribe_mailto),
