@@ -7,6 +7,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
+
+from mailbeacon.store import Database
+from mailbeacon.store.schema import messages
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -46,7 +50,7 @@ async def test_login_needs_the_form_token_and_sets_a_safe_cookie(
         ("salesperson", "/campaigns/{c}", 403),
         ("salesperson", "/campaigns/{c}/live", 403),
         ("salesperson", "/leads/{l1}", 403),
-        ("salesperson", "/outbox", 200),
+        ("salesperson", "/outbox", 403),
         (None, "/campaigns/{c}", 303),
     ],
 )
@@ -81,27 +85,46 @@ async def test_logout_needs_the_session_token(client: httpx.AsyncClient, site: A
 async def test_the_outbox_lists_and_shows_a_mail_in_a_sandbox(
     client: httpx.AsyncClient, site: Any
 ) -> None:
+    # A mail is the company's when its Message-ID is the one stored on its message row.
+    message_id = site.world.messages["l1"]
+    sent_as = f"<mb.{message_id}.a1b2c3@mailbeacon.localhost>"
+    db = Database(site.settings.database_url)
+    try:
+        async with db.begin() as conn:
+            await conn.execute(
+                update(messages)
+                .where(messages.c.id == message_id)
+                .values(headers={"Message-ID": sent_as})
+            )
+    finally:
+        await db.dispose()
     folder = site.settings.var_dir / "outbox"
     folder.mkdir(parents=True)
     lead = f"l1.{site.world.company_id}@lead.example"
-    for name, to, subject in [
-        ("20240304T090000-abc.eml", lead, "Hello there"),
-        ("20240304T090001-def.eml", "someone@other-company.example", "Not yours"),
+    for name, msgid, subject in [
+        ("20240304T090000-abc.eml", sent_as, "Hello there"),
+        # Same lead address, a guessed id: the random part does not match.
+        ("20240304T090001-def.eml", f"<mb.{message_id}.ffffff@mailbeacon.localhost>", "Not yours"),
     ]:
         (folder / name).write_bytes(
-            f"Subject: {subject}\r\nTo: {to}\r\nDate: Mon, 4 Mar 2024 09:00:00 +0000\r\n"
+            f"Subject: {subject}\r\nTo: {lead}\r\nMessage-ID: {msgid}\r\n"
+            "Date: Mon, 4 Mar 2024 09:00:00 +0000\r\n"
             "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
             '<p>Hi</p><img src="http://127.0.0.1:8000/o/x.gif">'.encode()
         )
     await login(client, site.email("marketing_manager"))
     listing = (await client.get("/outbox")).text
     assert "Hello there" in listing and lead in listing
-    # One server's outbox holds every company's mail; each sees only its own.
     assert "Not yours" not in listing
     assert (await client.get("/outbox/20240304T090001-def.eml")).status_code == 404
     assert (await client.get("/outbox/20240304T090001-def.eml/html")).status_code == 404
     view = (await client.get("/outbox/20240304T090000-abc.eml")).text
     assert '<iframe class="mail" sandbox src="/outbox/20240304T090000-abc.eml/html"' in view
+    assert 'href="/outbox/20240304T090000-abc.eml/as-lead"' in view
     html = await client.get("/outbox/20240304T090000-abc.eml/html")
-    assert "sandbox" in html.headers["content-security-policy"] and "/o/x.gif" in html.text
+    csp = html.headers["content-security-policy"]
+    assert csp.startswith("sandbox;") and "img-src data:;" in csp and "/o/x.gif" not in html.text
+    as_lead = await client.get("/outbox/20240304T090000-abc.eml/as-lead")
+    assert "img-src * data:" in as_lead.headers["content-security-policy"]
+    assert '<img src="http://127.0.0.1:8000/o/x.gif">' in as_lead.text
     assert (await client.get("/outbox/..%2Fsecret.eml")).status_code == 404

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import make_msgid, parseaddr
+from email.utils import parseaddr
 from typing import Any
 
 import httpx
@@ -17,6 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon import delivery
 from mailbeacon.automation.sqlutil import add_scores, db_time, insert_rows
+from mailbeacon.compose.headers import (
+    address_header,
+    configured_address,
+    notification_id_header,
+    one_line,
+    sender_domain,
+)
+from mailbeacon.compose.mime import WIRE, as_bytes, set_headers
 from mailbeacon.crm import leads as crm_leads
 from mailbeacon.crm import lists as crm_lists
 from mailbeacon.settings import Settings
@@ -217,15 +225,25 @@ async def send_email(ctx: Context, job: dict[str, Any]) -> Outcome:
 
 def _owner_mail(settings: Settings, job: dict[str, Any], lead: Any) -> EmailMessage:
     event = job["trigger"] or {}
-    who = " ".join(p for p in (lead["first_name"], lead["last_name"]) if p) or lead["email"]
-    what = event.get("type", "engaged")
-    mail = EmailMessage()
-    mail["From"] = settings.mail_from
-    mail["To"] = lead["owner_email"]
-    mail["Subject"] = f"{who} triggered '{job['rule_name']}' ({what})"
-    mail["Message-ID"] = make_msgid(domain="mailbeacon.localhost")
+    # Names and the rule's name are users' text: one line each, so nothing they hold
+    # (a newline, a comma, quotes) can add a header or a recipient.
+    who = one_line(" ".join(p for p in (lead["first_name"], lead["last_name"]) if p))
+    who = who or lead["email"]
+    rule = one_line(str(job["rule_name"]))
+    what = one_line(str(event.get("type", "engaged")))
+    mail = EmailMessage(policy=WIRE)
+    domain = sender_domain(settings.mail_from)
+    set_headers(
+        mail,
+        {
+            "From": configured_address(settings.mail_from),
+            "To": address_header(None, lead["owner_email"]),
+            "Subject": f"{who} triggered '{rule}' ({what})",
+            "Message-ID": notification_id_header(job["company_id"], domain),
+        },
+    )
     lines = [
-        f"Your lead {who} <{lead['email']}> triggered the rule '{job['rule_name']}'.",
+        f"Your lead {who} <{lead['email']}> triggered the rule '{rule}'.",
         "",
         f"What happened: {what}" + (f" at {event['at']}" if event.get("at") else ""),
     ]
@@ -247,7 +265,7 @@ async def notify_owner(ctx: Context, job: dict[str, Any]) -> Outcome:
     mail = _owner_mail(ctx.settings, job, lead)
     try:
         await ctx.transport.send(
-            parseaddr(ctx.settings.mail_from)[1], [lead["owner_email"]], mail.as_bytes()
+            parseaddr(ctx.settings.mail_from)[1], [lead["owner_email"]], as_bytes(mail)
         )
     except delivery.DeliveryError as e:
         return Outcome("failed", f"owner not notified: {e}")

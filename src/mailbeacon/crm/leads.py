@@ -6,6 +6,7 @@ never 403, so ids leak nothing), and the sales roles only see the leads they own
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -20,6 +21,8 @@ from mailbeacon.store import now
 from mailbeacon.store.schema import leads, users
 
 LEAD_STATUSES = ("subscribed", "unsubscribed", "bounced")
+# A name goes into the To: header of the lead's mail: no line breaks, no controls.
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
 LEAD_FIELDS = (
     leads.c.id,
     leads.c.email,
@@ -47,6 +50,15 @@ def check_timezone(tz: str | None) -> str | None:
     return tz
 
 
+def check_name(value: str | None, field: str) -> str | None:
+    """A first or last name as given, or Invalid naming `field` for a control character."""
+    if value is not None and _CONTROLS.search(value):
+        raise Invalid(
+            f"{field} may not contain line breaks or other control characters", field=field
+        )
+    return value
+
+
 def visible_leads(who: Principal, query: Select[Any]) -> Select[Any]:
     """Scope a query over `leads` to what this user may see."""
     query = query.where(leads.c.company_id == who.company_id)
@@ -67,6 +79,8 @@ async def create_lead(
     referred_by_lead_id: int | None = None,
 ) -> dict[str, Any]:
     email = normalize_email(email)
+    first_name = check_name(first_name, "first_name")
+    last_name = check_name(last_name, "last_name")
     timezone = check_timezone(timezone)
     if owner_user_id is None:
         owner_user_id = who.user_id
@@ -165,7 +179,7 @@ async def ensure_referred_lead(
             )
         )
     ).scalar()
-    first, _, last = (name or "").strip().partition(" ")
+    first, _, last = _CONTROLS.sub(" ", name or "").strip().partition(" ")
     result = await conn.execute(
         insert(leads)
         .values(

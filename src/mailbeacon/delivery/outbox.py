@@ -8,11 +8,37 @@ tracked open is one click away. It accepts everything and relays nothing.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+
+# The names `_SaveToDir` gives its files: a plain file name, no path tricks.
+MAIL_NAME = re.compile(r"^[\w.-]+\.eml$")
+
+
+def read_mail(path: Path) -> EmailMessage:
+    """One saved mail, parsed (headers decoded, bodies reachable with get_body)."""
+    with path.open("rb") as f:
+        return BytesParser(policy=policy.default).parse(f)  # type: ignore[return-value]
+
+
+def newest_mails(directory: Path, limit: int) -> list[Path]:
+    """The `limit` newest saved mails, newest first (file names start with the time)."""
+    if not directory.is_dir():
+        return []
+    return sorted(directory.glob("*.eml"), reverse=True)[:limit]
+
+
+def mail_path(directory: Path, name: str) -> Path | None:
+    """The saved mail called `name`, or None for a name that is not one of ours."""
+    path = directory / name
+    return path if MAIL_NAME.match(name) and path.is_file() else None
 
 
 class _SaveToDir:
