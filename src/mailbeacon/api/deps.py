@@ -1,4 +1,4 @@
-"""Request dependencies: the services, the caller (API key) and permission checks."""
+"""Request dependencies: the services, the caller (API key), permission checks and id bounds."""
 
 from __future__ import annotations
 
@@ -8,9 +8,42 @@ from typing import Any
 from fastapi import Depends, Request
 
 from mailbeacon.api.context import Services
-from mailbeacon.api.errors import ApiError
+from mailbeacon.api.errors import ApiError, IdOutOfRange
 from mailbeacon.crm.access import Permission, allowed
 from mailbeacon.crm.users import Principal, authenticate_key
+
+# Ids are 64-bit signed integers in both engines; a bigger one cannot name a row, and
+# handing it to the database driver fails ("Python int too large") with a 500.
+MAX_ID = 2**63 - 1
+
+
+def _is_id(name: str) -> bool:
+    return name == "id" or name.endswith("_id")
+
+
+def _out_of_range(value: str) -> bool:
+    """Whether an integer literal (the only kind checked here) cannot be an id."""
+    text = value.strip()
+    digits = text[1:] if text[:1] in "+-" else text
+    if not digits.isascii() or not digits.isdigit():
+        return False  # not a number at all: the route's own validation answers 422
+    return not 1 <= int(text) <= MAX_ID
+
+
+async def ids_in_range(request: Request) -> None:
+    """Every route's `*_id` path and query parameters must be possible ids.
+
+    An app-wide dependency, so it runs before the route's own parameters are converted:
+    an id no row can have is 404 in a path (nothing there) and 422 in a query.
+    """
+    for name, value in request.path_params.items():
+        if _is_id(name) and isinstance(value, str) and _out_of_range(value):
+            raise IdOutOfRange(404, "not_found", f"{name} {value} does not exist", name)
+    for name, value in request.query_params.multi_items():
+        if _is_id(name) and _out_of_range(value):
+            raise IdOutOfRange(
+                422, "invalid", f"{name}: must be an id between 1 and {MAX_ID}", name
+            )
 
 
 def services(request: Request) -> Services:
