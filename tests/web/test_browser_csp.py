@@ -55,7 +55,7 @@ def _walk(base: str, email: str, password: str, campaign_id: int) -> dict[str, A
         page.wait_for_url(re.compile(r".*/campaigns$"))
 
         visit(f"/campaigns/{campaign_id}")
-        page.wait_for_function("document.querySelectorAll('canvas').length === 5")
+        page.wait_for_function("() => document.querySelectorAll('canvas').length === 5")
         seen["canvases"] = page.eval_on_selector_all(
             "canvas",
             """cs => cs.map(c => {
@@ -86,7 +86,7 @@ def _walk(base: str, email: str, password: str, campaign_id: int) -> dict[str, A
             """() => { const s = document.createElement('script');
                        s.textContent = 'window.__ran = true'; document.body.append(s); }"""
         )
-        page.wait_for_function("window.__violations.length > 0")
+        page.wait_for_function("() => window.__violations.length > 0")
         seen["inline"] = page.evaluate("[window.__violations, window.__ran === true]")
         browser.close()
     return seen
