@@ -13,7 +13,7 @@ from browser_login import login
 from conftest import Serve, Site
 from sqlalchemy import select, update
 
-from mailbeacon.api.throttle import block_for
+from mailbeacon.api.throttle import Attempt, block_for
 from mailbeacon.store import Database, now
 from mailbeacon.store.schema import login_failures
 
@@ -38,6 +38,17 @@ async def _unblock(site: Site) -> None:
             )
     finally:
         await db.dispose()
+
+
+@pytest.mark.parametrize(
+    ("address", "key"),
+    [("127.0.0.1", "address:127.0.0.1"), ("::ffff:203.0.113.9", "address:203.0.113.9"),
+     ("2001:db8:1:2:aaaa::1", "address:2001:db8:1:2::/64"),
+     ("2001:db8:1:2:ffff::9", "address:2001:db8:1:2::/64"), (None, None)],
+)  # fmt: skip
+def test_an_ipv6_subscriber_counts_as_one_address(address: str | None, key: str | None) -> None:
+    assert Attempt("Ann@Acme.example ", address).address_key == key
+    assert Attempt("Ann@Acme.example ", address).account_key == "account:ann@acme.example"
 
 
 @pytest.mark.parametrize(

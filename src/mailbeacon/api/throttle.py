@@ -12,6 +12,7 @@ of every account tried from there). While a key is blocked no password is checke
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import math
 from dataclasses import dataclass
 
@@ -39,10 +40,25 @@ class Attempt:
     def account_key(self) -> str:
         return "account:" + self.email.strip().lower()[:380]
 
+    @property
+    def address_key(self) -> str | None:
+        if not self.address:
+            return None
+        try:
+            ip = ipaddress.ip_address(self.address)
+        except ValueError:
+            return "address:" + self.address[:300]
+        if isinstance(ip, ipaddress.IPv6Address):
+            if ip.ipv4_mapped is not None:
+                return f"address:{ip.ipv4_mapped}"
+            # One IPv6 subscriber holds a whole /64: count it as one address.
+            return f"address:{ipaddress.ip_network(f'{ip}/64', strict=False)}"
+        return f"address:{ip}"
+
     def limits(self) -> list[tuple[str, int]]:
         keys = [(self.account_key, ACCOUNT_LIMIT)]
-        if self.address:
-            keys.append(("address:" + self.address, ADDRESS_LIMIT))
+        if self.address_key:
+            keys.append((self.address_key, ADDRESS_LIMIT))
         return keys
 
 
