@@ -104,15 +104,19 @@ async def login(
     svc = services(request)
     attempt = throttle.Attempt(email, client_address(request))
     who, epoch = None, 0
-    async with svc.db.begin() as conn:
+    async with svc.db.connect() as conn:
         wait = await throttle.retry_after(conn, attempt, now())
         if wait is None:
             who = await authenticate_password(conn, email, password)
+            epoch = await session_epoch(conn, who.user_id) if who else 0
+    if wait is None:
+        # A transaction of its own that writes first: on SQLite, a read transaction that
+        # turned into a write while the hits writer commits would fail as "busy".
+        async with svc.db.begin() as conn:
             if who is None:
                 wait = await throttle.record_failure(conn, attempt, now())
             else:
                 await throttle.record_success(conn, attempt)
-                epoch = await session_epoch(conn, who.user_id)
     if wait is not None:
         return _too_many(request, wait)
     if who is None:
