@@ -17,10 +17,11 @@ DASHBOARD_CSP = (
     "frame-ancestors 'none'"
 )
 # FastAPI's Swagger UI loads its bundle from jsDelivr and starts it with an inline
-# script; that page shows only the public API description.
+# script (and may add inline styles); that page shows only the public API description.
 DOCS_CSP = (
     "default-src 'self'; script-src 'self' https://cdn.jsdelivr.net 'unsafe-inline'; "
-    "style-src 'self' https://cdn.jsdelivr.net; img-src 'self' data: https://fastapi.tiangolo.com; "
+    "style-src 'self' https://cdn.jsdelivr.net 'unsafe-inline'; "
+    "img-src 'self' data: https://fastapi.tiangolo.com; "
     "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 )
 DOCS_PATH = "/api/docs"
