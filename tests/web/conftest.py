@@ -8,31 +8,19 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 import uvicorn
+from dashboard_helpers import PASSWORD, Serve, Site
 
 from mailbeacon.analytics import rollups
-from mailbeacon.analytics.sample import World, known_mix
+from mailbeacon.analytics.sample import known_mix
 from mailbeacon.app import create_app
 from mailbeacon.edge.protocol import EdgeProtocol
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database
-
-PASSWORD = "correct horse battery"
-
-
-@dataclass
-class Site:
-    world: World
-    settings: Settings
-    password: str = PASSWORD
-
-    def email(self, role: str) -> str:
-        return f"{role}.{self.world.company_id}@acme.example"
 
 
 @pytest.fixture
@@ -86,9 +74,6 @@ def serve(settings: Settings) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
-
-
-Serve = Callable[..., Awaitable[str]]
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import re
 from typing import Any
 
 import pytest
-from conftest import Site
-from test_browser import ARGS, CHROMIUM
+from dashboard_helpers import CHROMIUM, Site
+from dashboard_helpers import CHROMIUM_ARGS as ARGS
 
 from mailbeacon.api.headers import DASHBOARD_CSP
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from browser_login import login
-from conftest import Site
+from dashboard_helpers import Site, login
 
 from mailbeacon.crm.users import create_api_key
 from mailbeacon.store import Database

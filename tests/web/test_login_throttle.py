@@ -9,8 +9,7 @@ import ipaddress
 
 import httpx
 import pytest
-from browser_login import login
-from conftest import Serve, Site
+from dashboard_helpers import Serve, Site, login
 from sqlalchemy import select, update
 
 from mailbeacon.api.throttle import Attempt, block_for

@@ -8,8 +8,7 @@ import ipaddress
 
 import httpx
 import pytest
-from browser_login import login
-from conftest import Serve, Site
+from dashboard_helpers import Serve, Site, login
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route

@@ -4,8 +4,7 @@ old cookie, still signed and unexpired, is refused at once, in every browser."""
 from __future__ import annotations
 
 import httpx
-from browser_login import login, logout
-from conftest import Site
+from dashboard_helpers import Site, login, logout
 
 from mailbeacon.crm.users import deactivate_user, set_password
 from mailbeacon.store import Database
