@@ -112,7 +112,7 @@ async def test_campaign_page_matches_the_api_draws_charts_and_goes_live(
         shown = _numbers(page)
         estimate = page.inner_text("#estimate")
         unreliable = page.is_visible("#estimate-unreliable")
-        page.wait_for_function("document.querySelectorAll('canvas').length === 5")
+        page.wait_for_function("() => document.querySelectorAll('canvas').length === 5")
         drawn = page.eval_on_selector_all(
             "canvas",
             """cs => cs.map(c => {
@@ -122,7 +122,8 @@ async def test_campaign_page_matches_the_api_draws_charts_and_goes_live(
         page.screenshot(path=str(SCREENSHOT), full_page=True)
         new_open()
         page.wait_for_function(
-            "document.querySelector('[data-field=human_opens_unique]').textContent.trim() === '6'",
+            "() => document.querySelector('[data-field=human_opens_unique]').textContent.trim()"
+            " === '6'",
             timeout=10_000,
         )
         return {

@@ -1,12 +1,15 @@
-"""The FastAPI application: routers, one error shape, OpenAPI at /api/openapi.json."""
+"""The FastAPI application: routers, one error shape, security headers, OpenAPI at
+/api/openapi.json."""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from mailbeacon import __version__
 from mailbeacon.api import campaigns, errors, leads, lists, messages, rules
 from mailbeacon.api.context import Services
+from mailbeacon.api.deps import ids_in_range
+from mailbeacon.api.headers import SecurityHeaders
 
 
 def create_api(svc: Services) -> FastAPI:
@@ -16,9 +19,12 @@ def create_api(svc: Services) -> FastAPI:
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
+        # Every route, dashboard pages included: ids past 64 bits are 404, never 500.
+        dependencies=[Depends(ids_in_range)],
     )
     app.state.services = svc
     errors.install(app)
+    app.add_middleware(SecurityHeaders)
     for module in (leads, lists, campaigns, messages, rules):
         app.include_router(module.router)
     return app

@@ -18,6 +18,10 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.field = status, code, message, field
 
 
+class IdOutOfRange(ApiError):
+    """An id no row can have (below 1 or past 64 bits): a page answers its own HTML 404."""
+
+
 def error_body(code: str, message: str, field: str | None = None, **extra: Any) -> dict[str, Any]:
     err: dict[str, Any] = {"code": code, "message": message}
     if field:

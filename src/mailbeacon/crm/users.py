@@ -1,8 +1,10 @@
-"""Users, their passwords and their API keys.
+"""Users, their passwords, their API keys and the end of their dashboard sessions.
 
 Passwords are hashed with argon2. An API key is shown once, at creation: the database
 keeps only its SHA-256 (the key is 32 random bytes, so a slow hash adds nothing but
-latency to every request) and a short public prefix to find the row.
+latency to every request) and a short public prefix to find the row. A user's
+`session_epoch` is written into each session cookie; logging out, deactivation and a
+new password raise it, which ends every session issued before.
 """
 
 from __future__ import annotations
@@ -62,6 +64,11 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
+def _check_password(password: str) -> None:
+    if len(password) < 8:
+        raise Invalid("password must be at least 8 characters", field="password")
+
+
 def _key_hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -83,8 +90,8 @@ async def create_user(
             field="role",
         ) from None
     email = normalize_email(email)
-    if password is not None and len(password) < 8:
-        raise Invalid("password must be at least 8 characters", field="password")
+    if password is not None:
+        _check_password(password)
     exists = await conn.execute(select(companies.c.id).where(companies.c.id == company_id))
     if exists.scalar() is None:
         raise NotFound(f"company {company_id} does not exist", field="company")
@@ -190,3 +197,61 @@ async def get_principal(conn: AsyncConnection, user_id: int) -> Principal | None
         )
     ).first()
     return _principal(row) if row else None
+
+
+async def get_session_principal(
+    conn: AsyncConnection, user_id: int, epoch: int
+) -> Principal | None:
+    """The user of a dashboard session, if they are active and the session's epoch is
+    still theirs (no logout, deactivation or password change since it began)."""
+    row = (
+        await conn.execute(
+            select(*_PRINCIPAL_COLUMNS)
+            .join(companies, companies.c.id == users.c.company_id)
+            .where(
+                users.c.id == user_id,
+                users.c.active.is_(True),
+                users.c.session_epoch == epoch,
+            )
+        )
+    ).first()
+    return _principal(row) if row else None
+
+
+async def session_epoch(conn: AsyncConnection, user_id: int) -> int:
+    """The epoch a new session of the user carries."""
+    row = await conn.execute(select(users.c.session_epoch).where(users.c.id == user_id))
+    epoch = row.scalar()
+    if epoch is None:
+        raise NotFound(f"user {user_id} does not exist")
+    return int(epoch)
+
+
+async def end_sessions(conn: AsyncConnection, user_id: int) -> None:
+    """End every dashboard session of the user (logout: on every device at once)."""
+    await conn.execute(
+        update(users).where(users.c.id == user_id).values(session_epoch=users.c.session_epoch + 1)
+    )
+
+
+async def set_password(conn: AsyncConnection, user_id: int, password: str) -> None:
+    """A new password; the sessions begun with the old one end."""
+    _check_password(password)
+    result = await conn.execute(
+        update(users)
+        .where(users.c.id == user_id)
+        .values(password_hash=hash_password(password), session_epoch=users.c.session_epoch + 1)
+    )
+    if result.rowcount == 0:
+        raise NotFound(f"user {user_id} does not exist")
+
+
+async def deactivate_user(conn: AsyncConnection, company_id: int, user_id: int) -> None:
+    """The user can no longer sign in, and their open sessions end now."""
+    result = await conn.execute(
+        update(users)
+        .where(users.c.id == user_id, users.c.company_id == company_id)
+        .values(active=False, session_epoch=users.c.session_epoch + 1)
+    )
+    if result.rowcount == 0:
+        raise NotFound(f"user {user_id} does not exist")

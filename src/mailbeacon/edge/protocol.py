@@ -13,8 +13,10 @@ commit's callback. (httptools' per-header Python callbacks cost more than the wh
 match.) The first request that is anything else (the API, the dashboard, a form, a
 body, a click whose link is not cached yet, any head of another shape, a malformed one)
 hands the connection, from that request's first byte on, to uvicorn's
-`HttpToolsProtocol` and the ASGI app, as uvicorn itself hands a connection over for a
-WebSocket upgrade; uvicorn parses it in full and answers or refuses it.
+`HttpToolsProtocol` (with the head size and time limits of `edge.bounded`) and the ASGI
+app, as uvicorn itself hands a connection over for a WebSocket upgrade; uvicorn parses
+it in full and answers or refuses it. A head that starts like a hot one but has not
+ended waits here, for at most the same head timeout (the idle sweep closes it).
 
 The rules do not change: an answer is written only after its hit's group commit, and
 answers to pipelined requests leave in the order the requests came.
@@ -29,9 +31,8 @@ import weakref
 from collections import deque
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-
 from mailbeacon.edge.app import Edge
+from mailbeacon.edge.bounded import HEAD_TOO_LARGE, MAX_HEAD, BoundedHttpToolsProtocol
 from mailbeacon.edge.quick import Answer, Quick, Reply
 from mailbeacon.recorder import RecorderUnavailable
 
@@ -49,12 +50,8 @@ UNHOT_HEADER = re.compile(rb"\n(?:content-length|transfer-encoding|expect|upgrad
 METHODS = {b"GET": "GET", b"HEAD": "HEAD"}
 HEAD_END = re.compile(rb"\n\r?\n")  # a complete head, in CRLF or bare LF lines
 SHORTEST_HOT = min(len(p) for p in HOT)
-MAX_HEAD = 64 * 1024  # a pixel request's head is a few hundred bytes; refuse absurd ones
 CLOSE = b"connection: close\r\n"
-HEAD_TOO_LARGE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8"
-    b"\r\ncontent-length: 33\r\nconnection: close\r\n\r\nRequest header fields too large.\n"
-)
+DEFAULT_HEAD_TIMEOUT = 15.0
 
 
 def find_edge(app: Any) -> Edge | None:
@@ -81,6 +78,28 @@ def quick_for(app: Any) -> Quick | None:
         quick = Quick(edge, edge.recorder)  # type: ignore[arg-type]
     _quick_for[app] = quick
     return quick
+
+
+_head_timeout_for: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+
+def head_timeout_for(app: Any) -> float:
+    """The served app's `Settings.head_timeout_seconds` (found once per app): on the
+    services of the FastAPI app inside `mailbeacon.app.Dispatch` or a test wrapper."""
+    try:
+        return _head_timeout_for[app]
+    except KeyError:
+        pass
+    timeout, inner = DEFAULT_HEAD_TIMEOUT, app
+    for _ in range(4):
+        services = getattr(getattr(inner, "state", None), "services", None)
+        settings = getattr(services, "settings", None)
+        if settings is not None:
+            timeout = float(settings.head_timeout_seconds)
+            break
+        inner = getattr(inner, "rest", None) or getattr(inner, "app", None)
+    _head_timeout_for[app] = timeout
+    return timeout
 
 
 def _could_be_hot(head: bytes) -> bool:
@@ -158,10 +177,12 @@ class EdgeProtocol(asyncio.Protocol):
         self.config, self.server_state, self.app_state = config, server_state, app_state
         self.loop = _loop or asyncio.get_event_loop()
         self.quick = quick_for(config.loaded_app)
+        self.head_timeout = head_timeout_for(config.loaded_app)
         self.transport: asyncio.Transport | None = None
         self.client: str | None = None
         self.proxied = self.quick is not None and self.quick.make_hit.proxied
         self.buffer = b""  # the start of a request head not complete yet
+        self.buffer_since = 0.0  # when the head in `buffer` began
         self.slots: deque[_Slot] = deque()
         self.waiting_handoff: bytes | None = None  # for uvicorn, once the slots are out
         self.closing = False
@@ -195,8 +216,9 @@ class EdgeProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_active = self.loop.time()
-        if self.buffer:
-            data, self.buffer = self.buffer + data, b""
+        carried = self.buffer
+        if carried:
+            data, self.buffer = carried + data, b""
         if self.quick is None:
             self._hand_over(data)
             return
@@ -210,6 +232,8 @@ class EdgeProtocol(asyncio.Protocol):
                 elif len(rest) > MAX_HEAD:
                     self._refuse(HEAD_TOO_LARGE)
                 else:
+                    if start or not carried:  # a head that begins in these bytes
+                        self.buffer_since = self.last_active
                     self.buffer = rest
                 return
             if head.end() - start > MAX_HEAD:
@@ -291,11 +315,12 @@ class EdgeProtocol(asyncio.Protocol):
             transport.pause_reading()
             return
         self.server_state.connections.discard(self)
-        protocol = HttpToolsProtocol(
+        protocol = BoundedHttpToolsProtocol(
             config=self.config,
             server_state=self.server_state,
             app_state=self.app_state,
             _loop=self.loop,
+            head_timeout=self.head_timeout,
         )
         protocol.connection_made(transport)
         transport.set_protocol(protocol)
@@ -305,7 +330,8 @@ class EdgeProtocol(asyncio.Protocol):
 
 
 # Idle keep-alive connections (nothing owed, no request for uvicorn's `timeout_keep_alive`)
-# are closed by one sweep per second per process, not by a timer armed per request.
+# and heads waiting in the buffer past the head timeout are closed by one sweep per
+# second per process, not by a timer armed per request.
 _open: weakref.WeakSet[EdgeProtocol] = weakref.WeakSet()
 _sweeping: weakref.WeakSet[asyncio.AbstractEventLoop] = weakref.WeakSet()
 
@@ -328,5 +354,8 @@ def _sweep(loop: asyncio.AbstractEventLoop) -> None:
             _open.discard(conn)
         elif not conn.slots and now - conn.last_active > conn.config.timeout_keep_alive:
             transport.close()
+            _open.discard(conn)
+        elif conn.buffer and now - conn.buffer_since > conn.head_timeout:
+            transport.close()  # a head that trickles in (slowloris)
             _open.discard(conn)
     loop.call_later(1.0, _sweep, loop)

@@ -57,6 +57,9 @@ class Settings:
     # Webhooks to private, loopback or link-local addresses are refused unless allowed.
     webhook_allow_private: bool = False
     max_body_bytes: int = 1024 * 1024
+    # A request head (line and headers) must arrive whole within this many seconds of
+    # its first byte, or the connection is closed: slow heads cannot hold connections.
+    head_timeout_seconds: float = 15.0
     var_dir: Path = Path("var")
 
     @property
@@ -92,6 +95,9 @@ def from_env(env: dict[str, str] | None = None, **overrides: object) -> Settings
         var_dir=Path(e.get("MAILBEACON_VAR_DIR", "var")),
         hits_writer=e.get("MAILBEACON_HITS_WRITER") or None,
         commit_batch_size=int(e.get("MAILBEACON_COMMIT_BATCH_SIZE", Settings.commit_batch_size)),
+        head_timeout_seconds=float(
+            e.get("MAILBEACON_HEAD_TIMEOUT_SECONDS", Settings.head_timeout_seconds)
+        ),
         commit_interval_ms=float(
             e.get("MAILBEACON_COMMIT_INTERVAL_MS", Settings.commit_interval_ms)
         ),

@@ -8,20 +8,32 @@ add pages (automation rules) write their own router, extend `base.html` (blocks 
 from __future__ import annotations
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from mailbeacon.web.static_paths import STATIC
 
 
 def install(app: FastAPI) -> None:
+    from mailbeacon.api.errors import IdOutOfRange, error_body
     from mailbeacon.web import outbox, pages, rules
-    from mailbeacon.web.auth import PageExit
+    from mailbeacon.web.auth import PageExit, templates
 
     async def _exit(_: Request, e: Exception) -> Response:
         assert isinstance(e, PageExit)
         return e.response
 
+    async def _no_such_id(request: Request, e: Exception) -> Response:
+        """The API answers its JSON error; a page answers an HTML 404 page."""
+        assert isinstance(e, IdOutOfRange)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse(error_body(e.code, e.message, e.field), status_code=e.status)
+        message = "There is no such page." if e.status == 404 else e.message
+        context = {"who": None, "status": e.status, "message": message}
+        return templates.TemplateResponse(request, "error.html", context, status_code=e.status)
+
     app.add_exception_handler(PageExit, _exit)
+    app.add_exception_handler(IdOutOfRange, _no_such_id)
     app.include_router(pages.router)
     app.include_router(outbox.router)
     app.include_router(rules.router)

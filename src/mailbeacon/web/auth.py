@@ -12,7 +12,8 @@ from fastapi.templating import Jinja2Templates
 
 from mailbeacon.api.context import Services
 from mailbeacon.crm.access import Permission, allowed
-from mailbeacon.crm.users import Principal, get_principal
+from mailbeacon.crm.users import Principal, get_session_principal
+from mailbeacon.edge.client import ClientAddress
 from mailbeacon.web import session as sessions
 from mailbeacon.web.static_paths import TEMPLATES
 
@@ -38,8 +39,33 @@ async def current_user(request: Request) -> tuple[Principal, sessions.Session] |
     if session is None:
         return None
     async with svc.db.connect() as conn:
-        who = await get_principal(conn, session.user_id)
+        who = await get_session_principal(conn, session.user_id, session.epoch)
     return (who, session) if who else None
+
+
+def _from_trusted_proxy(request: Request) -> bool:
+    trusted = services(request).settings.trusted_proxies
+    peer = request.client.host if request.client else None
+    return bool(trusted) and peer is not None and ClientAddress(trusted).peer_is_trusted(peer)
+
+
+def over_https(request: Request) -> bool:
+    """Whether the browser reached us over HTTPS: directly, or through a trusted proxy
+    that says so (`X-Forwarded-Proto`, the value the nearest proxy wrote)."""
+    if request.url.scheme == "https":
+        return True
+    if not _from_trusted_proxy(request):
+        return False
+    proto = request.headers.get("x-forwarded-proto", "").rsplit(",", 1)[-1]
+    return proto.strip().lower() == "https"
+
+
+def client_address(request: Request) -> str | None:
+    """The browser's address: the peer, or `X-Forwarded-For` from a trusted proxy."""
+    peer = request.client.host if request.client else None
+    forwarded = request.headers.get("x-forwarded-for")
+    client = ClientAddress(services(request).settings.trusted_proxies)
+    return client(peer, forwarded.encode("latin-1") if forwarded else None)
 
 
 async def page_user(request: Request) -> tuple[Principal, sessions.Session]:

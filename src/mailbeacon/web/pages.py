@@ -21,14 +21,24 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 from mailbeacon.analytics.engagement import lead_engagement
 from mailbeacon.analytics.events import lead_activity
 from mailbeacon.analytics.report import campaign_report
+from mailbeacon.api import throttle
 from mailbeacon.crm import campaigns as crm_campaigns
 from mailbeacon.crm import leads as crm_leads
 from mailbeacon.crm.access import Permission, allowed
 from mailbeacon.crm.errors import NotFound
-from mailbeacon.crm.users import authenticate_password
+from mailbeacon.crm.users import authenticate_password, end_sessions, session_epoch
+from mailbeacon.store import now
 from mailbeacon.store.render import jsonable
 from mailbeacon.web import session as sessions
-from mailbeacon.web.auth import PageExit, current_user, services, templates, tracking_user
+from mailbeacon.web.auth import (
+    PageExit,
+    client_address,
+    current_user,
+    over_https,
+    services,
+    templates,
+    tracking_user,
+)
 
 router = APIRouter(include_in_schema=False)
 LIVE_POLL_SECONDS = 1.0
@@ -58,10 +68,6 @@ def render(request: Request, name: str, who: Any, session: Any, **ctx: Any) -> H
     return templates.TemplateResponse(request, name, ctx)
 
 
-def _secure(request: Request) -> bool:
-    return request.url.scheme == "https"
-
-
 @router.get("/login", response_class=HTMLResponse)
 async def login_form(request: Request, next: str = "/", error: str = "") -> Response:
     token = request.cookies.get(sessions.LOGIN_CSRF_COOKIE) or secrets.token_hex(16)
@@ -69,7 +75,7 @@ async def login_form(request: Request, next: str = "/", error: str = "") -> Resp
         request, "login.html", {"who": None, "csrf": token, "next": next, "error": error}
     )
     page.set_cookie(
-        sessions.LOGIN_CSRF_COOKIE, token, httponly=True, samesite="lax", secure=_secure(request)
+        sessions.LOGIN_CSRF_COOKIE, token, httponly=True, samesite="lax", secure=over_https(request)
     )
     return page
 
@@ -96,28 +102,64 @@ async def login(
             status_code=403,
         )
     svc = services(request)
+    attempt = throttle.Attempt(email, client_address(request))
+    who, epoch = None, 0
     async with svc.db.connect() as conn:
-        who = await authenticate_password(conn, email, password)
+        wait = await throttle.retry_after(conn, attempt, now())
+        if wait is None:
+            who = await authenticate_password(conn, email, password)
+            epoch = await session_epoch(conn, who.user_id) if who else 0
+    if wait is None:
+        # A transaction of its own that writes first: on SQLite, a read transaction that
+        # turned into a write while the hits writer commits would fail as "busy".
+        async with svc.db.begin() as conn:
+            if who is None:
+                wait = await throttle.record_failure(conn, attempt, now())
+            else:
+                await throttle.record_success(conn, attempt)
+    if wait is not None:
+        return _too_many(request, wait)
     if who is None:
         return RedirectResponse("/login?error=1&next=" + _safe_next(next), status_code=303)
     response = RedirectResponse(_safe_next(next), status_code=303)
     response.set_cookie(
         sessions.SESSION_COOKIE,
-        sessions.issue(svc.settings.secret_keys, who.user_id),
+        sessions.issue(svc.settings.secret_keys, who.user_id, epoch),
         max_age=sessions.MAX_AGE,
         httponly=True,
         samesite="lax",
-        secure=_secure(request),
+        secure=over_https(request),
     )
     response.delete_cookie(sessions.LOGIN_CSRF_COOKIE)
     return response
 
 
+def _too_many(request: Request, wait: int) -> Response:
+    minutes = max(1, round(wait / 60))
+    message = (
+        "Too many failed logins for this account or from this address. "
+        f"Try again in {wait} seconds" + (f" (about {minutes} min)." if wait >= 90 else ".")
+    )
+    return templates.TemplateResponse(
+        request,
+        "error.html",
+        {"who": None, "status": 429, "message": message},
+        status_code=429,
+        headers={"Retry-After": str(wait)},
+    )
+
+
 @router.post("/logout")
 async def logout(request: Request, csrf: str = Form("")) -> Response:
     found = await current_user(request)
-    if found and not sessions.csrf_ok(services(request).settings.secret_keys, found[1], csrf):
+    svc = services(request)
+    if found and not sessions.csrf_ok(svc.settings.secret_keys, found[1], csrf):
         return Response("CSRF token missing or wrong", status_code=403)
+    if found:
+        # The cookie stays signed and unexpired; the new epoch is what ends it, here and
+        # in every other browser the user signed in from.
+        async with svc.db.begin() as conn:
+            await end_sessions(conn, found[0].user_id)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(sessions.SESSION_COOKIE)
     return response
