@@ -12,6 +12,7 @@ from mailbeacon.analytics import report as analytics
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
 from mailbeacon.api.errors import ApiError
+from mailbeacon.api.merge_fields import check_merge_fields
 from mailbeacon.crm import campaigns as crm_campaigns
 from mailbeacon.crm.access import Permission
 from mailbeacon.crm.users import Principal
@@ -39,6 +40,8 @@ async def create_campaign(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     async with svc.db.begin() as conn:
+        templates = {"subject": body.subject, "html": body.html, "text": body.text}
+        await check_merge_fields(conn, who.company_id, templates)
         return jsonable(await crm_campaigns.create_campaign(conn, who, **body.model_dump()))
 
 
