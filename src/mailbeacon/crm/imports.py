@@ -34,7 +34,6 @@ from functools import lru_cache
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.crm.access import sees_only_own_leads
@@ -44,7 +43,6 @@ from mailbeacon.crm.leads import ERASED, check_timezone
 from mailbeacon.crm.lists import get_list
 from mailbeacon.crm.users import Principal, normalize_email
 from mailbeacon.store import Database, now
-from mailbeacon.store.schema import leads
 
 CHUNK = 2000
 KNOWN = ("email", "first_name", "last_name", "timezone")
@@ -134,8 +132,21 @@ def _dialect(header_line: str) -> str:
     return best
 
 
-def _columns(header: list[str]) -> list[str | None]:
-    """What each column is: a known column, a custom field name, or None (no title)."""
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where each column is: the lead's own by position, custom fields as (position,
+    name). Rows are read by position: a dict per row cost a third of the import."""
+
+    width: int
+    email: int
+    first_name: int | None
+    last_name: int | None
+    timezone: int | None
+    custom: tuple[tuple[int, str], ...]
+
+
+def _columns(header: list[str]) -> Layout:
+    """The layout of the header row; raises Invalid for the whole file."""
     names: list[str | None] = []
     for index, title in enumerate(header, start=1):
         name = title.strip().lower()
@@ -151,38 +162,54 @@ def _columns(header: list[str]) -> list[str | None]:
         names.append(name)
     if "email" not in names:
         raise Invalid("the header row (line 1) has no email column", field="file")
-    return names
+    custom = tuple((i, n) for i, n in enumerate(names) if n is not None and n not in KNOWN)
+    if len(custom) > MAX_FIELDS:
+        raise Invalid(f"more than {MAX_FIELDS} custom field columns", field="file")
+    where = {n: i for i, n in enumerate(names) if n in KNOWN}
+    return Layout(
+        len(names),
+        where["email"],
+        where.get("first_name"),
+        where.get("last_name"),
+        where.get("timezone"),
+        custom,
+    )
 
 
-def _row(line: int, names: list[str | None], cells: list[str]) -> Row:
+def _name(cells: list[str], index: int | None, key: str) -> str | None:
+    if index is None:
+        return None
+    value = cells[index].strip()
+    if not value:
+        return None
+    if len(value) > MAX_NAME:
+        raise Invalid(f"{key} is longer than {MAX_NAME} characters")
+    if _CONTROL.search(value):
+        raise Invalid(f"{key} contains a line break or control character")
+    return value
+
+
+def _row(line: int, layout: Layout, cells: list[str]) -> Row:
     """One record as a lead; raises Invalid with the reason."""
-    if len(cells) != len(names):
-        raise Invalid(f"{len(cells)} fields where the header has {len(names)}")
-    values: dict[str, str] = {}
-    for name, cell in zip(names, cells, strict=True):
-        if name is not None and cell.strip():
-            values[name] = cell.strip()
-    if "email" not in values:
+    if len(cells) != layout.width:
+        raise Invalid(f"{len(cells)} fields where the header has {layout.width}")
+    raw = cells[layout.email].strip()
+    if not raw:
         raise Invalid("email is empty")
-    if len(values["email"]) > MAX_EMAIL:
+    if len(raw) > MAX_EMAIL:
         raise Invalid(f"email is longer than {MAX_EMAIL} characters")
-    email = import_email(values.pop("email"))
-    names_ = {}
-    for key in ("first_name", "last_name"):
-        value = values.pop(key, None)
-        if value is not None and len(value) > MAX_NAME:
-            raise Invalid(f"{key} is longer than {MAX_NAME} characters")
-        if value is not None and _CONTROL.search(value):
-            raise Invalid(f"{key} contains a line break or control character")
-        names_[key] = value
-    tz = values.pop("timezone", None)
-    tz = _timezone(tz) if tz else None
-    if len(values) > MAX_FIELDS:
-        raise Invalid(f"more than {MAX_FIELDS} custom fields")
-    for key, value in values.items():
-        if len(value) > MAX_VALUE:
-            raise Invalid(f"{key} is longer than {MAX_VALUE} characters")
-    return Row(line, email, names_["first_name"], names_["last_name"], tz, values)
+    email = import_email(raw)
+    first = _name(cells, layout.first_name, "first_name")
+    last = _name(cells, layout.last_name, "last_name")
+    tz = cells[layout.timezone].strip() if layout.timezone is not None else ""
+    fields: dict[str, str] = {}
+    for index, key in layout.custom:
+        value = cells[index].strip()
+        if value:
+            if len(value) > MAX_VALUE:
+                raise Invalid(f"{key} is longer than {MAX_VALUE} characters")
+            fields[key] = value
+    return Row(line, email, first, last, _timezone(tz) if tz else None, fields)
 
 
 def parse(text: str) -> tuple[list[Row], list[dict[str, Any]]]:
@@ -192,7 +219,7 @@ def parse(text: str) -> tuple[list[Row], list[dict[str, Any]]]:
     if not first_line.strip():
         raise Invalid("the file is empty: line 1 must be the header row", field="file")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_dialect(first_line))
-    names = _columns(next(reader))
+    layout = _columns(next(reader))
     rows: list[Row] = []
     rejected: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
@@ -201,7 +228,7 @@ def parse(text: str) -> tuple[list[Row], list[dict[str, Any]]]:
             if not any(c.strip() for c in cells):
                 continue  # a blank line is nothing, not an error
             try:
-                row = _row(line, names, cells)
+                row = _row(line, layout, cells)
             except CrmError as e:
                 rejected.append({"line": line, "reason": e.message})
                 continue
@@ -245,15 +272,23 @@ _MEMBERS = (
 async def _existing(
     conn: AsyncConnection, company_id: int, emails: list[str]
 ) -> dict[str, tuple[int, int | None]]:
-    """email -> (lead id, owner) of the chunk's addresses the company has already."""
-    rows = await conn.execute(
-        select(leads.c.email, leads.c.id, leads.c.owner_user_id).where(
-            leads.c.company_id == company_id,
-            leads.c.email.in_(emails),
-            leads.c.status != ERASED,
+    """email -> (lead id, owner) of the chunk's addresses the company has already.
+    Driver SQL: compiling 2,000 bound parameters per chunk cost more than the query."""
+    if conn.dialect.name == "postgresql":
+        sql = (
+            "SELECT email, id, owner_user_id FROM leads"
+            " WHERE company_id = $1 AND email = ANY($2::text[]) AND status <> $3"
         )
-    )
-    return {r.email: (r.id, r.owner_user_id) for r in rows}
+        params: tuple[Any, ...] = (company_id, emails, ERASED)
+    else:
+        marks = ", ".join("?" * len(emails))
+        sql = (
+            "SELECT email, id, owner_user_id FROM leads"
+            f" WHERE company_id = ? AND email IN ({marks}) AND status <> ?"
+        )
+        params = (company_id, *emails, ERASED)
+    rows = await conn.exec_driver_sql(sql, params)
+    return {r[0]: (r[1], r[2]) for r in rows}
 
 
 async def _write_chunk(
@@ -303,14 +338,14 @@ async def _insert_chunk(
         [(company, *r, owner, created) for r in records],
     )
     if list_id is not None:
-        ids = await conn.execute(
-            select(leads.c.id).where(
-                leads.c.company_id == company, leads.c.email.in_([r[0] for r in records])
-            )
+        marks = ", ".join("?" * len(records))
+        ids = await conn.exec_driver_sql(
+            f"SELECT id FROM leads WHERE company_id = ? AND email IN ({marks})",
+            (company, *(r[0] for r in records)),
         )
         await conn.exec_driver_sql(
             _MEMBERS.format(values="?, ?, ?, ?"),
-            [(list_id, i, company, created) for i in ids.scalars()],
+            [(list_id, i[0], company, created) for i in ids],
         )
 
 
