@@ -367,7 +367,7 @@ async def _copy_chunk(
         "import_rows", records=records
     )
     params = (who.company_id, who.user_id, at)
-    await conn.exec_driver_sql(
+    written = await conn.exec_driver_sql(
         "INSERT INTO leads (company_id, email, first_name, last_name, timezone, fields,"
         " owner_user_id, score, status, created_at)"
         " SELECT $1, email, first_name, last_name, timezone, fields::json, $2, 0,"
@@ -376,16 +376,17 @@ async def _copy_chunk(
         " first_name = COALESCE(excluded.first_name, leads.first_name),"
         " last_name = COALESCE(excluded.last_name, leads.last_name),"
         " timezone = COALESCE(excluded.timezone, leads.timezone),"
-        f" fields = {_MERGE['postgresql']}",
+        f" fields = {_MERGE['postgresql']}"
+        " RETURNING id",
         params,
     )
+    ids = [row[0] for row in written]
     if list_id is not None:
+        # The ids the upsert returned (new and updated alike), not a join back to leads.
         await conn.exec_driver_sql(
             "INSERT INTO list_members (list_id, lead_id, company_id, added_at)"
-            " SELECT $1, l.id, $2, $3 FROM import_rows r"
-            " JOIN leads l ON l.company_id = $2 AND l.email = r.email"
-            " ON CONFLICT DO NOTHING",
-            (list_id, who.company_id, at),
+            " SELECT $1, unnest($2::int[]), $3, $4 ON CONFLICT DO NOTHING",
+            (list_id, ids, who.company_id, at),
         )
 
 
