@@ -27,6 +27,7 @@ from mailbeacon.api.app import create_api
 from mailbeacon.api.context import Services
 from mailbeacon.api.limits import BodyLimit
 from mailbeacon.automation import run_forever as automation_stage
+from mailbeacon.crm.errors import NotFound
 from mailbeacon.crm.leads import ensure_referred_lead, set_lead_status
 from mailbeacon.delivery import send_forward_copy
 from mailbeacon.delivery.sender import run_forever as campaign_sender
@@ -96,10 +97,13 @@ class EdgeActions:
 
     async def forward(self, token: Token, friend: Friend) -> None:
         svc = self.svc
-        async with svc.db.begin() as conn:
-            friend_id = await ensure_referred_lead(
-                conn, token.company_id, friend.email, friend.name, token.lead_id
-            )
+        try:
+            async with svc.db.begin() as conn:
+                friend_id = await ensure_referred_lead(
+                    conn, token.company_id, friend.email, friend.name, token.lead_id
+                )
+        except NotFound as e:  # the lead was erased: their mail forwards nothing
+            raise ActionUnavailable(e.message) from None
         try:
             await send_forward_copy(
                 svc.db,

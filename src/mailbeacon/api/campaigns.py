@@ -13,6 +13,7 @@ from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
 from mailbeacon.api.errors import ApiError
 from mailbeacon.api.fields import Id, PathId
+from mailbeacon.api.merge_fields import check_merge_fields
 from mailbeacon.api.responses import BODY, DOCUMENT_KEY, EVERY_ROUTE, FOUND, errors
 from mailbeacon.compose.model import PixelFormat, PixelPlacement
 from mailbeacon.crm import campaigns as crm_campaigns
@@ -51,6 +52,8 @@ async def create_campaign(
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
     async with svc.db.begin() as conn:
+        templates = {"subject": body.subject, "html": body.html, "text": body.text}
+        await check_merge_fields(conn, who.company_id, templates)
         return jsonable(await crm_campaigns.create_campaign(conn, who, **body.model_dump()))
 
 

@@ -8,23 +8,27 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mailbeacon.api.errors import error_body
 
+# Uploads that are files, not JSON: a 100,000-lead CSV is several megabytes.
+LARGER = {"/api/v1/leads/import": 64 * 1024 * 1024, "/leads/import": 64 * 1024 * 1024}
+
 
 class BodyLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+        self.app, self.default_bytes = app, max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = LARGER.get(scope.get("path", ""), self.default_bytes)
         for name, value in scope.get("headers", ()):
             if name == b"content-length":
                 try:
-                    too_big = int(value) > self.max_bytes
+                    too_big = int(value) > max_bytes
                 except ValueError:
                     too_big = False
                 if too_big:
-                    await self._refuse(send)
+                    await self._refuse(send, max_bytes)
                     return
         received = 0
         refused = False
@@ -37,11 +41,11 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > max_bytes:
                     # Answer now; the app sees a disconnect and whatever it sends is dropped.
                     refused = True
                     if not started:
-                        await self._refuse(send)
+                        await self._refuse(send, max_bytes)
                     return {"type": "http.disconnect"}
             return message
 
@@ -59,9 +63,9 @@ class BodyLimit:
             if not refused:
                 raise
 
-    async def _refuse(self, send: Send) -> None:
+    async def _refuse(self, send: Send, max_bytes: int) -> None:
         body = json.dumps(
-            error_body("payload_too_large", f"the request body is over {self.max_bytes} bytes")
+            error_body("payload_too_large", f"the request body is over {max_bytes} bytes")
         ).encode()
         await send(
             {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, Field
 
 from mailbeacon.api.context import Services
@@ -40,6 +40,39 @@ async def create_list(
 ) -> dict[str, Any]:
     async with svc.db.begin() as conn:
         return jsonable(await crm_lists.create_list(conn, who, body.name))
+
+
+@router.get("")
+async def all_lists(
+    who: Principal = Depends(require(Permission.MANAGE_LEADS)),
+    svc: Services = Depends(services),
+) -> list[dict[str, Any]]:
+    """The company's lists, each with `lead_count` (a salesperson counts their own)."""
+    async with svc.db.connect() as conn:
+        return [jsonable(r) for r in await crm_lists.all_lists(conn, who)]
+
+
+@router.patch("/{list_id}")
+async def rename_list(
+    list_id: int,
+    body: ListIn,
+    who: Principal = Depends(require(Permission.MANAGE_LEADS)),
+    svc: Services = Depends(services),
+) -> dict[str, Any]:
+    async with svc.db.begin() as conn:
+        return jsonable(await crm_lists.rename_list(conn, who, list_id, body.name))
+
+
+@router.delete("/{list_id}/leads/{lead_id}", status_code=204)
+async def remove_member(
+    list_id: int,
+    lead_id: int,
+    who: Principal = Depends(require(Permission.MANAGE_LEADS)),
+    svc: Services = Depends(services),
+) -> Response:
+    async with svc.db.begin() as conn:
+        await crm_lists.remove_member(conn, who, list_id, lead_id)
+    return Response(status_code=204)
 
 
 @router.post("/{list_id}/leads", responses={**BODY, **FOUND})

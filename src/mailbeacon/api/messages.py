@@ -14,6 +14,7 @@ from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
 from mailbeacon.api.errors import ApiError
 from mailbeacon.api.fields import Id, PathId
+from mailbeacon.api.merge_fields import check_merge_fields
 from mailbeacon.api.responses import BODY, DOCUMENT_KEY, EVERY_ROUTE, FOUND, errors
 from mailbeacon.crm.access import Permission
 from mailbeacon.crm.errors import NotFound
@@ -50,6 +51,8 @@ async def create_message(
     async with svc.db.connect() as conn:
         # The sales roles send to the leads they own; another company's lead is a 404.
         await get_lead(conn, who, body.lead_id)
+        templates = {"subject": body.subject, "html": body.html, "text": body.text}
+        await check_merge_fields(conn, who.company_id, templates)
     try:
         return jsonable(
             await delivery.create_message(

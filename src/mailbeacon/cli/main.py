@@ -9,6 +9,9 @@ from mailbeacon.app import run_pipeline
 from mailbeacon.cli import demo
 from mailbeacon.cli.campaigns import campaign_app
 from mailbeacon.cli.common import DATABASE, JSON, database_url, emit, run_db, signing_settings
+from mailbeacon.cli.leads import lead_app
+from mailbeacon.cli.lists import list_app
+from mailbeacon.cli.passwords import password_command
 from mailbeacon.cli.serving import serve_all
 from mailbeacon.crm.access import Plan, Role
 from mailbeacon.crm.companies import create_company
@@ -28,6 +31,9 @@ app.add_typer(company_app, name="company")
 app.add_typer(user_app, name="user")
 app.add_typer(key_app, name="key")
 app.add_typer(campaign_app, name="campaign")
+app.add_typer(lead_app, name="lead")
+app.add_typer(list_app, name="list")
+user_app.command("password")(password_command)
 app.add_typer(report_app, name="report")
 app.add_typer(enrich_app)
 app.add_typer(geo_app, name="geo")

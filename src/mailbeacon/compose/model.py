@@ -27,6 +27,8 @@ class Recipient:
     email: str
     first_name: str | None = None
     last_name: str | None = None
+    # Custom fields (`leads.fields`): merge fields by their name, the built-ins win.
+    fields: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

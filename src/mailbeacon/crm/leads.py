@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.crm.access import sees_only_own_leads
 from mailbeacon.crm.errors import Conflict, Invalid, NotFound
+from mailbeacon.crm.fields import check_fields
 from mailbeacon.crm.users import Principal, normalize_email
 from mailbeacon.store import now
 from mailbeacon.store.schema import leads, users
@@ -23,6 +24,9 @@ from mailbeacon.store.schema import leads, users
 LEAD_STATUSES = ("subscribed", "unsubscribed", "bounced")
 # A name goes into the To: header of the lead's mail: no line breaks, no controls.
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+# The status of each company's one placeholder row that keeps an erased lead's sent
+# mail answering (see `crm.erase`); no query of leads ever shows it.
+ERASED = "erased"
 LEAD_FIELDS = (
     leads.c.id,
     leads.c.email,
@@ -35,6 +39,7 @@ LEAD_FIELDS = (
     leads.c.referred_by_lead_id,
     leads.c.unsubscribed_at,
     leads.c.created_at,
+    leads.c.fields,
 )
 
 
@@ -61,7 +66,7 @@ def check_name(value: str | None, field: str) -> str | None:
 
 def visible_leads(who: Principal, query: Select[Any]) -> Select[Any]:
     """Scope a query over `leads` to what this user may see."""
-    query = query.where(leads.c.company_id == who.company_id)
+    query = query.where(leads.c.company_id == who.company_id, leads.c.status != ERASED)
     if sees_only_own_leads(who.role):
         query = query.where(leads.c.owner_user_id == who.user_id)
     return query
@@ -77,10 +82,12 @@ async def create_lead(
     timezone: str | None = None,
     owner_user_id: int | None = None,
     referred_by_lead_id: int | None = None,
+    fields: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     email = normalize_email(email)
     first_name = check_name(first_name, "first_name")
     last_name = check_name(last_name, "last_name")
+    custom = check_fields(fields or {})
     timezone = check_timezone(timezone)
     if owner_user_id is None:
         owner_user_id = who.user_id
@@ -107,12 +114,54 @@ async def create_lead(
                     score=0,
                     status="subscribed",
                     created_at=now(),
+                    fields=custom,
                 )
                 .returning(leads.c.id)
             )
     except IntegrityError:
-        raise Conflict(f"a lead with email {email} already exists", field="email") from None
+        raise await _duplicate(conn, who.company_id, email) from None
     return await get_lead(conn, who, int(result.scalar_one()))
+
+
+async def _duplicate(conn: AsyncConnection, company_id: int, email: str) -> Conflict:
+    """The 409 for an address the company already has, naming the lead that has it."""
+    existing = await find_lead_by_email(conn, company_id, email)
+    return Conflict(f"a lead with email {email} already exists: lead {existing}", field="email")
+
+
+async def update_lead(
+    conn: AsyncConnection, who: Principal, lead_id: int, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """Change any of email, first_name, last_name, timezone and custom `fields` (a key
+    set to None is removed; other keys are kept)."""
+    lead = await get_lead(conn, who, lead_id)
+    values: dict[str, Any] = {}
+    if "email" in changes:
+        values["email"] = normalize_email(changes["email"] or "")
+    for name in ("first_name", "last_name"):
+        if name in changes:
+            values[name] = changes[name] or None
+    if "timezone" in changes:
+        values["timezone"] = check_timezone(changes["timezone"])
+    if changes.get("fields") is not None:
+        merged = dict(lead["fields"] or {})
+        for key, value in changes["fields"].items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        values["fields"] = check_fields(merged)
+    if values:
+        try:
+            async with conn.begin_nested():
+                await conn.execute(
+                    update(leads)
+                    .where(leads.c.id == lead_id, leads.c.company_id == who.company_id)
+                    .values(**values)
+                )
+        except IntegrityError:
+            raise await _duplicate(conn, who.company_id, values["email"]) from None
+    return await get_lead(conn, who, lead_id)
 
 
 async def get_lead(conn: AsyncConnection, who: Principal, lead_id: int) -> dict[str, Any]:
@@ -168,6 +217,18 @@ async def ensure_referred_lead(
 ) -> int:
     """The lead for a forwarded-to friend: an existing lead keeps its history; a new one
     is owned by the referrer's owner and remembers who referred them."""
+    referrer = (
+        await conn.execute(
+            select(leads.c.id, leads.c.owner_user_id).where(
+                leads.c.id == referred_by_lead_id,
+                leads.c.company_id == company_id,
+                leads.c.status != ERASED,
+            )
+        )
+    ).first()
+    if referrer is None:  # erased: their old mail still answers, and records nothing
+        raise NotFound(f"lead {referred_by_lead_id} does not exist")
+    owner = referrer.owner_user_id
     email = normalize_email(email)
     existing = await find_lead_by_email(conn, company_id, email)
     if existing is not None:

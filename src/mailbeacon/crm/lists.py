@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.crm.errors import Invalid, NotFound
@@ -24,7 +24,58 @@ async def create_list(conn: AsyncConnection, who: Principal, name: str) -> dict[
         .values(company_id=who.company_id, name=name, created_at=created)
         .returning(lists.c.id)
     )
-    return {"id": int(result.scalar_one()), "name": name, "created_at": created, "size": 0}
+    list_id = int(result.scalar_one())
+    return {"id": list_id, "name": name, "created_at": created, "size": 0, "lead_count": 0}
+
+
+async def all_lists(conn: AsyncConnection, who: Principal) -> list[dict[str, Any]]:
+    """The company's lists, oldest first, each with `lead_count`: the members the caller
+    may see (a salesperson counts their own leads)."""
+    counted = visible_leads(
+        who,
+        select(list_members.c.list_id, func.count().label("n"))
+        .join(leads, leads.c.id == list_members.c.lead_id)
+        .where(list_members.c.company_id == who.company_id)
+        .group_by(list_members.c.list_id),
+    ).subquery()
+    query = (
+        select(
+            lists.c.id,
+            lists.c.name,
+            lists.c.created_at,
+            func.coalesce(counted.c.n, 0).label("lead_count"),
+        )
+        .outerjoin(counted, counted.c.list_id == lists.c.id)
+        .where(lists.c.company_id == who.company_id)
+        .order_by(lists.c.id)
+    )
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def rename_list(
+    conn: AsyncConnection, who: Principal, list_id: int, name: str
+) -> dict[str, Any]:
+    name = name.strip()
+    if not name:
+        raise Invalid("name must not be empty", field="name")
+    await get_list(conn, who.company_id, list_id)
+    await conn.execute(
+        update(lists)
+        .where(lists.c.id == list_id, lists.c.company_id == who.company_id)
+        .values(name=name)
+    )
+    return await get_list(conn, who.company_id, list_id)
+
+
+async def remove_member(conn: AsyncConnection, who: Principal, list_id: int, lead_id: int) -> None:
+    """Take a lead the caller may see off a list; 404 if the list, the lead or the
+    membership does not exist."""
+    await get_list(conn, who.company_id, list_id)
+    lead = await conn.scalar(visible_leads(who, select(leads.c.id)).where(leads.c.id == lead_id))
+    if lead is None:
+        raise NotFound(f"lead {lead_id} does not exist", field="lead_id")
+    if not await remove_lead(conn, who.company_id, list_id, lead_id):
+        raise NotFound(f"lead {lead_id} is not on list {list_id}", field="lead_id")
 
 
 async def get_list(conn: AsyncConnection, company_id: int, list_id: int) -> dict[str, Any]:

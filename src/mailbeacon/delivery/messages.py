@@ -63,7 +63,8 @@ async def load_recipient(conn: AsyncConnection, company_id: int, lead_id: int) -
         raise LeadNotFound(f"lead {lead_id} not found")
     if row.status in SUPPRESSED:
         raise Suppressed(lead_id, row.status)
-    return Recipient(row.id, row.email, row.first_name, row.last_name)
+    custom = row.fields if isinstance(row.fields, dict) else None
+    return Recipient(row.id, row.email, row.first_name, row.last_name, custom)
 
 
 def campaign_options(row: Any) -> Options:

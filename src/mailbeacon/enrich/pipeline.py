@@ -35,7 +35,7 @@ from mailbeacon.enrich.classify import judge_hit
 from mailbeacon.enrich.forwards import Reader
 from mailbeacon.enrich.geo import Locator
 from mailbeacon.enrich.networks import reader_network
-from mailbeacon.enrich.state import MessageState, anonymizing_companies, load_states
+from mailbeacon.enrich.state import MessageState, anonymizing_companies, live_leads, load_states
 from mailbeacon.enrich.verdict import Signals
 from mailbeacon.settings import Settings
 from mailbeacon.store import stages as lease
@@ -164,16 +164,23 @@ def events_for(hit: Any, state: MessageState, locator: Locator, ip: str | None) 
 
 async def _judge_batch(
     conn: AsyncConnection, ready: list[Any], locator: Locator, anonymize_all: bool
-) -> list[dict]:
+) -> tuple[list[dict], set[int]]:
+    """The events of the ready hits, and the ids of hits whose lead was erased: their
+    mail still answers, but nothing about them is kept (crm.erase)."""
     states = await load_states(
         conn, (h.message_id for h in ready), min(h.at for h in ready), max(h.at for h in ready)
     )
     masked = await anonymizing_companies(conn, (h.company_id for h in ready))
+    live = await live_leads(conn, (h.lead_id for h in ready))
     rows: list[dict] = []
+    erased: set[int] = set()
     for hit in ready:
+        if hit.lead_id not in live:
+            erased.add(hit.id)
+            continue
         ip = anonymize(hit.ip) if anonymize_all or hit.company_id in masked else hit.ip
         rows.extend(events_for(hit, states[hit.message_id], locator, ip))
-    return rows
+    return rows, erased
 
 
 async def process_batch(
@@ -202,7 +209,7 @@ async def process_batch(
         ready = _ready(rows, cursor, at_now)
         if not ready:
             return 0
-        new_events = await _judge_batch(conn, ready, locator, settings.anonymize_ip)
+        new_events, erased = await _judge_batch(conn, ready, locator, settings.anonymize_ip)
     by_hit: dict[int, list[dict]] = {}
     for row in new_events:
         by_hit.setdefault(row["hit_id"], []).append(row)
@@ -216,6 +223,9 @@ async def process_batch(
                 raise RuntimeError("enrich cursor moved under us: another runner without the lease")
             if rows:
                 await conn.execute(lease.insert_ignore(conn, events), rows)
+            gone = [hit.id for hit in chunk if hit.id in erased]
+            if gone:
+                await conn.execute(delete(hits).where(hits.c.id.in_(gone)))
         cursor = chunk[-1].id
     return len(ready)
 

@@ -17,7 +17,7 @@ from mailbeacon.enrich.forwards import Reader, Readers
 from mailbeacon.enrich.networks import reader_network
 from mailbeacon.enrich.repeats import FOLD_SECONDS, RepeatOpens
 from mailbeacon.enrich.verdict import BURST_SECONDS, COUNTS_AS_HUMAN
-from mailbeacon.store.schema import companies, events, hits, message_links, messages
+from mailbeacon.store.schema import companies, events, hits, leads, message_links, messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,4 +162,10 @@ async def anonymizing_companies(conn: AsyncConnection, company_ids: Iterable[int
             companies.c.id.in_(sorted(set(company_ids))), companies.c.anonymize_ip.is_(True)
         )
     )
+    return {r.id for r in rows}
+
+
+async def live_leads(conn: AsyncConnection, lead_ids: Iterable[int]) -> set[int]:
+    """The leads of these ids that still exist (an erased lead's hits record nothing)."""
+    rows = await conn.execute(select(leads.c.id).where(leads.c.id.in_(sorted(set(lead_ids)))))
     return {r.id for r in rows}

@@ -26,9 +26,7 @@ def upgrade() -> None:
             sa.Column("forward_link", sa.Boolean(), nullable=False, server_default=sa.false())
         )
     with op.batch_alter_table("users") as b:
-        b.add_column(
-            sa.Column("session_epoch", sa.Integer(), nullable=False, server_default="0")
-        )
+        b.add_column(sa.Column("session_epoch", sa.Integer(), nullable=False, server_default="0"))
     with op.batch_alter_table("leads") as b:
         b.add_column(sa.Column("fields", sa.JSON(), nullable=True))
     op.create_table(

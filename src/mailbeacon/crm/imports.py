@@ -1,0 +1,429 @@
+"""Importing leads from a CSV file: validate every row, then write in bulk.
+
+The file: UTF-8 with or without a BOM, comma- or semicolon-separated (whichever makes
+an `email` column of the header), quoted fields as spreadsheets write them. `email` is
+required; `first_name`, `last_name` and `timezone` are the lead's own columns; every
+other column is a custom field, named in merge-field shape ("Company Name" ->
+`company_name`, see `crm.fields`). Lines count records as a spreadsheet shows rows:
+the header is line 1, the first lead line 2.
+
+A lead whose address the company already has (any case) is updated, never doubled:
+a non-empty cell overwrites, an empty cell keeps what the lead had, custom fields are
+merged into the lead's own. A bad row is rejected with its line and the reason, and
+the good rows still import. The sales roles, who see only their own leads, cannot
+update a lead another user owns through a file either.
+
+Speed: rows are checked in Python (addresses through a cached per-domain check, the
+full validator only for unusual ones), then written set-based, `CHUNK` rows per
+transaction: one INSERT ... ON CONFLICT DO UPDATE executemany, one read of the ids,
+one executemany into the list. Short transactions keep SQLite's one write lock free for
+the tracking edge between chunks (so an import is not all-or-nothing: a crash keeps the
+chunks committed; importing the same file again is safe).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from email_validator import EmailNotValidError, validate_email
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from mailbeacon.crm.access import sees_only_own_leads
+from mailbeacon.crm.errors import CrmError, Invalid
+from mailbeacon.crm.fields import MAX_FIELDS, MAX_VALUE, field_name
+from mailbeacon.crm.leads import ERASED, check_timezone
+from mailbeacon.crm.lists import get_list
+from mailbeacon.crm.users import Principal, normalize_email
+from mailbeacon.store import Database, now
+
+CHUNK = 2000
+KNOWN = ("email", "first_name", "last_name", "timezone")
+MAX_NAME = 200
+MAX_EMAIL = 320
+
+# (rows written so far, rows to write): called after each committed chunk.
+Progress = Callable[[int, int], None]
+
+
+@dataclass(slots=True)
+class ImportResult:
+    imported: int = 0  # new leads
+    updated: int = 0  # leads that existed (same address, any case)
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # {"line", "reason"}
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"imported": self.imported, "updated": self.updated, "rejected": self.rejected}
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    line: int
+    email: str
+    first_name: str | None
+    last_name: str | None
+    timezone: str | None
+    fields: dict[str, str]
+
+
+# -- reading the file ---------------------------------------------------------------
+
+_LOCAL = re.compile(r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*\Z")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@lru_cache(maxsize=65536)
+def _domain_problem(domain: str) -> str | None:
+    """Why addresses at this domain are refused (None: fine); one check per domain."""
+    try:
+        validate_email(
+            f"a@{domain}",
+            check_deliverability=False,
+            globally_deliverable=False,
+            test_environment=True,
+        )
+    except EmailNotValidError as e:
+        return f"email: {e}"
+    return None
+
+
+def import_email(raw: str) -> str:
+    """`normalize_email`, fast for the common shape: an ASCII dot-atom local part at a
+    domain checked once; anything else goes through the full validator."""
+    local, at, domain = raw.lower().rpartition("@")
+    if at and len(local) <= 64 and len(raw) <= 254 and domain.isascii() and _LOCAL.match(local):
+        problem = _domain_problem(domain)
+        if problem:
+            raise Invalid(problem, field="email")
+        return f"{local}@{domain}"
+    return normalize_email(raw)
+
+
+@lru_cache(maxsize=1024)
+def _timezone(tz: str) -> str | None:
+    return check_timezone(tz)
+
+
+def decode(data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")  # drops the BOM spreadsheets write first
+    except UnicodeDecodeError as e:
+        raise Invalid(
+            f"the file is not UTF-8 text (byte {e.start}): save it as 'CSV UTF-8'", field="file"
+        ) from None
+
+
+def _dialect(header_line: str) -> str:
+    """`,` or `;`: the one that gives the header an email column (else the most columns)."""
+    best, best_key = ",", (-1, -1)
+    for delimiter in (",", ";"):
+        cells = next(csv.reader([header_line], delimiter=delimiter), [])
+        has_email = any(c.strip().lower() == "email" for c in cells)
+        key = (int(has_email), len(cells))
+        if key > best_key:
+            best, best_key = delimiter, key
+    return best
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Where each column is: the lead's own by position, custom fields as (position,
+    name). Rows are read by position: a dict per row cost a third of the import."""
+
+    width: int
+    email: int
+    first_name: int | None
+    last_name: int | None
+    timezone: int | None
+    custom: tuple[tuple[int, str], ...]
+
+
+def _columns(header: list[str]) -> Layout:
+    """The layout of the header row; raises Invalid for the whole file."""
+    names: list[str | None] = []
+    for index, title in enumerate(header, start=1):
+        name = title.strip().lower()
+        if name not in KNOWN:
+            name = field_name(title)
+        if not name:
+            if title.strip():
+                raise Invalid(f"column {index} ({title!r}) has no usable name", field="file")
+            names.append(None)  # an untitled (usually empty) column is left out
+            continue
+        if name in names:
+            raise Invalid(f"column {index}: {name} appears twice in the header", field="file")
+        names.append(name)
+    if "email" not in names:
+        raise Invalid("the header row (line 1) has no email column", field="file")
+    custom = tuple((i, n) for i, n in enumerate(names) if n is not None and n not in KNOWN)
+    if len(custom) > MAX_FIELDS:
+        raise Invalid(f"more than {MAX_FIELDS} custom field columns", field="file")
+    where = {n: i for i, n in enumerate(names) if n in KNOWN}
+    return Layout(
+        len(names),
+        where["email"],
+        where.get("first_name"),
+        where.get("last_name"),
+        where.get("timezone"),
+        custom,
+    )
+
+
+def _name(cells: list[str], index: int | None, key: str) -> str | None:
+    if index is None:
+        return None
+    value = cells[index].strip()
+    if not value:
+        return None
+    if len(value) > MAX_NAME:
+        raise Invalid(f"{key} is longer than {MAX_NAME} characters")
+    if _CONTROL.search(value):
+        raise Invalid(f"{key} contains a line break or control character")
+    return value
+
+
+def _row(line: int, layout: Layout, cells: list[str]) -> Row:
+    """One record as a lead; raises Invalid with the reason."""
+    if len(cells) != layout.width:
+        raise Invalid(f"{len(cells)} fields where the header has {layout.width}")
+    raw = cells[layout.email].strip()
+    if not raw:
+        raise Invalid("email is empty")
+    if len(raw) > MAX_EMAIL:
+        raise Invalid(f"email is longer than {MAX_EMAIL} characters")
+    email = import_email(raw)
+    first = _name(cells, layout.first_name, "first_name")
+    last = _name(cells, layout.last_name, "last_name")
+    tz = cells[layout.timezone].strip() if layout.timezone is not None else ""
+    fields: dict[str, str] = {}
+    for index, key in layout.custom:
+        value = cells[index].strip()
+        if value:
+            if len(value) > MAX_VALUE:
+                raise Invalid(f"{key} is longer than {MAX_VALUE} characters")
+            fields[key] = value
+    return Row(line, email, first, last, _timezone(tz) if tz else None, fields)
+
+
+def parse(text: str) -> tuple[list[Row], list[dict[str, Any]]]:
+    """The good rows and the rejected lines of a CSV text (pure). A file-wide problem
+    (no header, no email column) raises Invalid for the whole file."""
+    first_line = text.split("\n", 1)[0]
+    if not first_line.strip():
+        raise Invalid("the file is empty: line 1 must be the header row", field="file")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_dialect(first_line))
+    layout = _columns(next(reader))
+    rows: list[Row] = []
+    rejected: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    try:
+        for line, cells in enumerate(reader, start=2):
+            if not any(c.strip() for c in cells):
+                continue  # a blank line is nothing, not an error
+            try:
+                row = _row(line, layout, cells)
+            except CrmError as e:
+                rejected.append({"line": line, "reason": e.message})
+                continue
+            if row.email in seen:
+                reason = f"{row.email} is on line {seen[row.email]} already"
+                rejected.append({"line": line, "reason": reason})
+                continue
+            seen[row.email] = line
+            rows.append(row)
+    except csv.Error as e:  # e.g. a quote never closed: the rest cannot be read
+        raise Invalid(f"line {reader.line_num}: {e}", field="file") from None
+    return rows, rejected
+
+
+# -- writing ------------------------------------------------------------------------
+
+# Written as the driver's own SQL: SQLAlchemy's per-row parameter processing cost more
+# than the database's work at 100,000 rows. Custom fields merge into the lead's own
+# (the file's keys win, others are kept); an empty cell keeps the lead's value.
+_UPSERT = (
+    "INSERT INTO leads (company_id, email, first_name, last_name, timezone, fields,"
+    " owner_user_id, score, status, created_at) VALUES ({values}, 0, 'subscribed', {last})"
+    " ON CONFLICT (company_id, email) DO UPDATE SET"
+    " first_name = COALESCE(excluded.first_name, leads.first_name),"
+    " last_name = COALESCE(excluded.last_name, leads.last_name),"
+    " timezone = COALESCE(excluded.timezone, leads.timezone),"
+    " fields = {merge}"
+)
+_MERGE = {
+    "sqlite": "json_patch(CASE WHEN json_type(leads.fields) = 'object' THEN leads.fields"
+    " ELSE '{}' END, excluded.fields)",
+    "postgresql": "(CASE WHEN json_typeof(leads.fields) = 'object' THEN leads.fields::jsonb"
+    " ELSE '{}'::jsonb END || excluded.fields::jsonb)::json",
+}
+_MEMBERS = (
+    "INSERT INTO list_members (list_id, lead_id, company_id, added_at) VALUES ({values})"
+    " ON CONFLICT DO NOTHING"
+)
+
+
+async def _existing(
+    conn: AsyncConnection, company_id: int, emails: list[str]
+) -> dict[str, tuple[int, int | None]]:
+    """email -> (lead id, owner) of the chunk's addresses the company has already.
+    Driver SQL: compiling 2,000 bound parameters per chunk cost more than the query."""
+    if conn.dialect.name == "postgresql":
+        # A join to the unnested addresses, not `email = ANY($2)`: on a table not yet
+        # analysed that was a sequential scan testing each row against 2,000 addresses.
+        sql = (
+            "SELECT l.email, l.id, l.owner_user_id FROM unnest($2::text[]) AS e(email)"
+            " JOIN leads l ON l.company_id = $1 AND l.email = e.email AND l.status <> $3"
+        )
+        params: tuple[Any, ...] = (company_id, emails, ERASED)
+    else:
+        marks = ", ".join("?" * len(emails))
+        sql = (
+            "SELECT email, id, owner_user_id FROM leads"
+            f" WHERE company_id = ? AND email IN ({marks}) AND status <> ?"
+        )
+        params = (company_id, *emails, ERASED)
+    rows = await conn.exec_driver_sql(sql, params)
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+async def _write_chunk(
+    conn: AsyncConnection, who: Principal, chunk: list[Row], list_id: int | None
+) -> tuple[int, int, list[dict[str, Any]]]:
+    """Write one chunk; (imported, updated, rejected lines)."""
+    existing = await _existing(conn, who.company_id, [r.email for r in chunk])
+    rejected: list[dict[str, Any]] = []
+    if sees_only_own_leads(who.role):
+        theirs = {e for e, (_, owner) in existing.items() if owner != who.user_id}
+        rejected = [
+            {"line": r.line, "reason": f"{r.email} is a lead of another user"}
+            for r in chunk
+            if r.email in theirs
+        ]
+        chunk = [r for r in chunk if r.email not in theirs]
+    if not chunk:
+        return 0, 0, rejected
+    records = [
+        (
+            r.email,
+            r.first_name,
+            r.last_name,
+            r.timezone,
+            json.dumps(r.fields, separators=(",", ":"), ensure_ascii=False),
+        )
+        for r in chunk
+    ]
+    write = _copy_chunk if conn.dialect.name == "postgresql" else _insert_chunk
+    await write(conn, who, records, list_id, now())
+    updated = sum(1 for r in chunk if r.email in existing)
+    return len(chunk) - updated, updated, rejected
+
+
+async def _insert_chunk(
+    conn: AsyncConnection,
+    who: Principal,
+    records: list[tuple[Any, ...]],
+    list_id: int | None,
+    at: dt.datetime,
+) -> None:
+    """SQLite: executemany of the upsert (sqlite3 loops in C), then the list."""
+    created = at.strftime("%Y-%m-%d %H:%M:%S.%f")  # SQLAlchemy's stored text format
+    company, owner = who.company_id, who.user_id
+    await conn.exec_driver_sql(
+        _UPSERT.format(values="?, ?, ?, ?, ?, ?, ?", last="?", merge=_MERGE["sqlite"]),
+        [(company, *r, owner, created) for r in records],
+    )
+    if list_id is not None:
+        marks = ", ".join("?" * len(records))
+        ids = await conn.exec_driver_sql(
+            f"SELECT id FROM leads WHERE company_id = ? AND email IN ({marks})",
+            (company, *(r[0] for r in records)),
+        )
+        await conn.exec_driver_sql(
+            _MEMBERS.format(values="?, ?, ?, ?"),
+            [(list_id, i[0], company, created) for i in ids],
+        )
+
+
+async def _copy_chunk(
+    conn: AsyncConnection,
+    who: Principal,
+    records: list[tuple[Any, ...]],
+    list_id: int | None,
+    at: dt.datetime,
+) -> None:
+    """PostgreSQL: COPY into a temporary table, then one INSERT ... SELECT ... ON
+    CONFLICT (and one for the list): per-row statements cost ten times more."""
+    await conn.exec_driver_sql(
+        "CREATE TEMPORARY TABLE import_rows (email text, first_name text, last_name text,"
+        " timezone text, fields text) ON COMMIT DROP"
+    )
+    raw = await conn.get_raw_connection()
+    await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+        "import_rows", records=records
+    )
+    params = (who.company_id, who.user_id, at)
+    written = await conn.exec_driver_sql(
+        "INSERT INTO leads (company_id, email, first_name, last_name, timezone, fields,"
+        " owner_user_id, score, status, created_at)"
+        " SELECT $1, email, first_name, last_name, timezone, fields::json, $2, 0,"
+        " 'subscribed', $3 FROM import_rows"
+        " ON CONFLICT (company_id, email) DO UPDATE SET"
+        " first_name = COALESCE(excluded.first_name, leads.first_name),"
+        " last_name = COALESCE(excluded.last_name, leads.last_name),"
+        " timezone = COALESCE(excluded.timezone, leads.timezone),"
+        f" fields = {_MERGE['postgresql']}"
+        " RETURNING id",
+        params,
+    )
+    ids = [row[0] for row in written]
+    if list_id is not None:
+        # The ids the upsert returned (new and updated alike), not a join back to leads.
+        await conn.exec_driver_sql(
+            "INSERT INTO list_members (list_id, lead_id, company_id, added_at)"
+            " SELECT $1, unnest($2::int[]), $3, $4 ON CONFLICT DO NOTHING",
+            (list_id, ids, who.company_id, at),
+        )
+
+
+def _chunks(rows: list[Row], size: int) -> Iterator[list[Row]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+async def import_leads(
+    db: Database,
+    who: Principal,
+    data: bytes,
+    *,
+    list_id: int | None = None,
+    progress: Progress | None = None,
+    chunk_size: int = CHUNK,
+) -> ImportResult:
+    """Import a CSV file's leads for the caller's company (see the module docstring);
+    `progress(done, total)` after each committed chunk, for a progress bar."""
+    if list_id is not None:
+        async with db.connect() as conn:
+            await get_list(conn, who.company_id, list_id)
+    rows, rejected = parse(decode(data))
+    result = ImportResult(rejected=rejected)
+    done = 0
+    if progress:
+        progress(0, len(rows))
+    for chunk in _chunks(rows, chunk_size):
+        async with db.begin() as conn:
+            imported, updated, refused = await _write_chunk(conn, who, chunk, list_id)
+        result.imported += imported
+        result.updated += updated
+        result.rejected.extend(refused)
+        done += len(chunk)
+        if progress:
+            progress(done, len(rows))
+    result.rejected.sort(key=lambda r: r["line"])
+    return result
