@@ -19,6 +19,8 @@ from pydantic import BaseModel, Field
 
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
+from mailbeacon.api.fields import PathId
+from mailbeacon.api.responses import BODY, DOCUMENT_KEY, EVERY_ROUTE, FOUND, PARAMS, errors
 from mailbeacon.crm import leads as crm_leads
 from mailbeacon.crm.access import Permission, allowed, sees_only_own_leads
 from mailbeacon.crm.erase import erase_lead
@@ -28,7 +30,14 @@ from mailbeacon.crm.search import DEFAULT_SORT, MAX_LIMIT, LeadQuery, search_lea
 from mailbeacon.crm.users import Principal
 from mailbeacon.store.render import jsonable
 
-router = APIRouter(prefix="/api/v1/leads", tags=["leads"])
+# `format=csv` answers the same leads as a spreadsheet.
+CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "The leads"}
+}
+
+router = APIRouter(
+    prefix="/api/v1/leads", tags=["leads"], responses=EVERY_ROUTE, dependencies=[DOCUMENT_KEY]
+)
 
 CSV_COLUMNS = ("email", "first_name", "last_name", "timezone")
 TRACKING_COLUMNS = ("score", "engagement")
@@ -48,7 +57,7 @@ def _tracking(who: Principal) -> bool:
     return allowed(who.role, who.plan, Permission.VIEW_TRACKING)
 
 
-@router.get("")
+@router.get("", responses={**CSV, **PARAMS})
 async def search(
     request: Request,
     q: str | None = Query(default=None, max_length=320, description="email or name contains"),
@@ -143,9 +152,9 @@ def _page(query: LeadQuery, cursor: str | None) -> LeadQuery:
     )
 
 
-@router.patch("/{lead_id}")
+@router.patch("/{lead_id}", responses={**BODY, **FOUND, **errors(409)})
 async def patch_lead(
-    lead_id: int,
+    lead_id: PathId,
     body: LeadPatch,
     who: Principal = Depends(require(Permission.MANAGE_LEADS)),
     svc: Services = Depends(services),
@@ -160,9 +169,9 @@ async def patch_lead(
     return lead
 
 
-@router.delete("/{lead_id}", status_code=204)
+@router.delete("/{lead_id}", status_code=204, responses=FOUND)
 async def delete_lead(
-    lead_id: int,
+    lead_id: PathId,
     who: Principal = Depends(require(Permission.MANAGE_LEADS)),
     svc: Services = Depends(services),
 ) -> Response:
@@ -172,7 +181,7 @@ async def delete_lead(
     return Response(status_code=204)
 
 
-@router.post("/import")
+@router.post("/import", responses={**BODY, **errors(404)})
 async def import_csv(
     file: UploadFile = File(description="CSV, UTF-8; email required"),
     list_id: int | None = Form(default=None, ge=1, le=2**31 - 1),

@@ -52,9 +52,9 @@ async def all_lists(
         return [jsonable(r) for r in await crm_lists.all_lists(conn, who)]
 
 
-@router.patch("/{list_id}")
+@router.patch("/{list_id}", responses={**BODY, **FOUND})
 async def rename_list(
-    list_id: int,
+    list_id: PathId,
     body: ListIn,
     who: Principal = Depends(require(Permission.MANAGE_LEADS)),
     svc: Services = Depends(services),
@@ -63,10 +63,10 @@ async def rename_list(
         return jsonable(await crm_lists.rename_list(conn, who, list_id, body.name))
 
 
-@router.delete("/{list_id}/leads/{lead_id}", status_code=204)
+@router.delete("/{list_id}/leads/{lead_id}", status_code=204, responses=FOUND)
 async def remove_member(
-    list_id: int,
-    lead_id: int,
+    list_id: PathId,
+    lead_id: PathId,
     who: Principal = Depends(require(Permission.MANAGE_LEADS)),
     svc: Services = Depends(services),
 ) -> Response:
