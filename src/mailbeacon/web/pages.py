@@ -18,12 +18,9 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from mailbeacon.analytics.engagement import lead_engagement
-from mailbeacon.analytics.events import lead_activity
 from mailbeacon.analytics.report import campaign_report
 from mailbeacon.api import throttle
 from mailbeacon.crm import campaigns as crm_campaigns
-from mailbeacon.crm import leads as crm_leads
 from mailbeacon.crm.access import Permission, allowed
 from mailbeacon.crm.errors import NotFound
 from mailbeacon.crm.users import authenticate_password, end_sessions, session_epoch
@@ -233,12 +230,7 @@ async def campaign_live(request: Request, campaign_id: int) -> Response:
 
 @router.get("/leads/{lead_id}", response_class=HTMLResponse)
 async def lead_page(request: Request, lead_id: int) -> Response:
-    who, session = await tracking_user(request)
-    try:
-        async with services(request).db.connect() as conn:
-            lead = await crm_leads.get_lead(conn, who, lead_id)
-            engagement = await lead_engagement(conn, who.company_id, lead_id)
-            timeline = await lead_activity(conn, who.company_id, lead_id, limit=500)
-    except NotFound:
-        return HTMLResponse("lead not found", status_code=404)
-    return render(request, "lead.html", who, session, lead=lead, e=engagement, timeline=timeline)
+    # Built in web.leads beside its edit and delete (which show it again with errors).
+    from mailbeacon.web.leads import lead_view
+
+    return await lead_view(request, lead_id)
