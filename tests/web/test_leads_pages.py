@@ -11,6 +11,7 @@ import httpx
 from dashboard_helpers import Site, login
 
 from mailbeacon.crm import import_jobs
+from mailbeacon.crm.users import create_api_key
 from mailbeacon.store import Database
 
 
@@ -145,3 +146,38 @@ async def test_lists_create_rename_and_remove_a_member(
     )
     assert renamed.status_code == 303
     assert '>Webinar 2</a></td>\n    <td class="num">2</td>' in (await client.get("/lists")).text
+
+
+async def test_the_api_queues_a_background_import_and_reports_it(
+    client: httpx.AsyncClient, site: Site
+) -> None:
+    db = Database(site.settings.database_url)
+    try:
+        async with db.begin() as conn:
+            key = await create_api_key(conn, site.world.users["marketing_manager"])
+        auth = {"Authorization": f"Bearer {key}"}
+        data = b"email,team\nq1@x.example,red\nbad\nq2@x.example,blue\n"
+        files = {"file": ("q.csv", data, "text/csv")}
+        queued = await client.post(
+            "/api/v1/leads/import?background=true", files=files, headers=auth
+        )
+        assert queued.status_code == 202
+        job_id = queued.json()["id"]
+        assert queued.json() == {"id": job_id, "status": "queued"}
+        job = await import_jobs._claim(db)
+        assert job is not None and job["id"] == job_id
+        await import_jobs.run_job(db, job)
+        answer = await client.get(f"/api/v1/leads/imports/{job_id}", headers=auth)
+        got = answer.json()
+        assert (got["status"], got["imported"], got["updated"], got["processed_rows"]) == (
+            "done",
+            2,
+            0,
+            2,
+        )
+        assert got["rejected"] == [{"line": 3, "reason": got["rejected"][0]["reason"]}]
+        assert "content" not in got
+        missing = await client.get(f"/api/v1/leads/imports/{job_id + 1}", headers=auth)
+        assert missing.status_code == 404
+    finally:
+        await db.dispose()

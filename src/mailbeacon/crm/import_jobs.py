@@ -133,7 +133,9 @@ async def run_job(db: Database, job: dict[str, Any]) -> None:
         return
     writes: list[asyncio.Task[None]] = []
 
-    async def write(done: int, total: int) -> None:
+    async def write(done: int, total: int, before: asyncio.Task[None] | None) -> None:
+        if before is not None:  # one after the other: the bar never goes back
+            await asyncio.gather(before, return_exceptions=True)
         async with db.begin() as conn:
             await conn.execute(
                 update(lead_imports)
@@ -143,7 +145,8 @@ async def run_job(db: Database, job: dict[str, Any]) -> None:
 
     def progress(done: int, total: int) -> None:
         # Called between chunks (sync); the write runs on the loop beside the import.
-        writes.append(asyncio.get_running_loop().create_task(write(done, total)))
+        before = writes[-1] if writes else None
+        writes.append(asyncio.get_running_loop().create_task(write(done, total, before)))
 
     try:
         result = await import_leads(db, who, content, list_id=job["list_id"], progress=progress)
