@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from mailbeacon import __version__
-from mailbeacon.api import campaigns, errors, leads, lists, messages, rules
+from mailbeacon.api import campaign_leads, campaigns, errors, leads, lists, messages, rules
 from mailbeacon.api.context import Services
 
 
@@ -19,6 +19,6 @@ def create_api(svc: Services) -> FastAPI:
     )
     app.state.services = svc
     errors.install(app)
-    for module in (leads, lists, campaigns, messages, rules):
+    for module in (leads, lists, campaigns, campaign_leads, messages, rules):
         app.include_router(module.router)
     return app
