@@ -98,9 +98,7 @@ def auth(key: str) -> dict[str, str]:
 
 
 async def _get(api: httpx.AsyncClient, key: str, campaign_id: int, **params: Any) -> httpx.Response:
-    return await api.get(
-        f"/api/v1/campaigns/{campaign_id}/leads", params=params, headers=auth(key)
-    )
+    return await api.get(f"/api/v1/campaigns/{campaign_id}/leads", params=params, headers=auth(key))
 
 
 @pytest.mark.parametrize("engagement", list(EXPECTED))
@@ -151,7 +149,8 @@ async def test_what_each_lead_did_and_why(
     l7 = got["L7"]
     assert (l7["opens"], l7["clicks"], l7["first_open_at"], l7["urls"]) == (0, 1, None, [LINKS[0]])
 
-    r = await _get(api, keys["marketing_manager"], world.campaign_id, engagement="privacy_protected")
+    mm = keys["marketing_manager"]
+    r = await _get(api, mm, world.campaign_id, engagement="privacy_protected")
     (l2,) = r.json()
     assert (l2["opens"], l2["machine_opens"], l2["verdicts"]) == (0, 1, {"prefetch": 1})
     assert l2["reason"] == "opened in Apple Mail; privacy prefetch only; unsubscribed"
@@ -234,9 +233,8 @@ async def test_csv_export_of_a_whole_list(
         "urls",
     ]
     # Every page, even from a page size of one.
-    r = await _get(
-        api, keys["marketing_manager"], world.campaign_id, engagement="opened", format="csv", limit=1
-    )
+    mm = keys["marketing_manager"]
+    r = await _get(api, mm, world.campaign_id, engagement="opened", format="csv", limit=1)
     assert [row["first_name"] for row in csv.DictReader(io.StringIO(r.text))] == EXPECTED["opened"]
 
 
