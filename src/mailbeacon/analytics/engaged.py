@@ -7,8 +7,8 @@ agree:
 - `opened`: a human or proxy open, or an open inferred from a human click
   (the leads behind `human_opens_unique`);
 - `clicked`: a human click (`clicks_unique`);
-- `forwarded`: the lead forwarded it to a friend (the friend's copy exists) or another
-  reader of their copy was detected (`forwards`);
+- `forwarded`: the lead forwarded it to a friend, or another reader of their own copy
+  was detected (`forwards`): the rollup's per-lead "forwarder" counters;
 - `privacy_protected`: not opened, but a privacy proxy (Apple Mail Privacy Protection)
   prefetched their pixel: whether they read it is unknown;
 - `not_opened`: sent (delivered to the SMTP server), not unsubscribed from it, not
@@ -36,12 +36,12 @@ from typing import Any
 from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mailbeacon.analytics.rules import BOT_CLICK, HUMAN, MACHINE
+from mailbeacon.analytics.rules import BOT_CLICK, HUMAN, MACHINE, lead_key
 from mailbeacon.crm.campaigns import get_campaign
 from mailbeacon.crm.errors import Invalid
 from mailbeacon.store.render import iso
 from mailbeacon.store.schema import events, leads, messages
-from mailbeacon.store.schema_analytics import rollup_campaign_leads, rollup_forward_readers
+from mailbeacon.store.schema_analytics import rollup_campaign_leads, rollup_counts
 
 ENGAGEMENTS = (
     "opened",
@@ -174,14 +174,12 @@ def lead_ids_query(engagement: str, campaign_id: int, after: int) -> Select[Any]
         gone = exists(select(leads.c.id).where(leads.c.id == m.c.lead_id, leads.c.status.in_(GONE)))
         return _own_messages(c, after, m.c.status == "sent", ~engaged, ~gone)
     if engagement == "forwarded":
-        readers = select(rollup_forward_readers.c.message_id).where(
-            rollup_forward_readers.c.campaign_id == c
+        t = rollup_counts
+        return (
+            select(t.c.key)
+            .where(t.c.campaign_id == c, t.c.dim == "forwarder", t.c.key > lead_key(after))
+            .order_by(t.c.key)
         )
-        friend = m.alias("friend")
-        copies = select(friend.c.forwarded_from_message_id).where(
-            friend.c.campaign_id == c, friend.c.forwarded_from_message_id.is_not(None)
-        )
-        return _own_messages(c, after, or_(m.c.id.in_(readers), m.c.id.in_(copies)))
     raise Invalid(f"engagement must be one of {', '.join(ENGAGEMENTS)}", field="engagement")
 
 
