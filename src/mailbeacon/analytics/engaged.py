@@ -33,7 +33,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, exists, func, or_, select
+from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.analytics.rules import BOT_CLICK, HUMAN, MACHINE, lead_key
@@ -289,34 +289,42 @@ def reason(d: Detail, status: str | None, error: str | None, unsubscribed: bool)
 async def _details(
     conn: AsyncConnection, campaign_id: int, lead_ids: list[int]
 ) -> list[dict[str, Any]]:
-    """The items of one page, in the order of `lead_ids`."""
+    """The items of one page, in the order of `lead_ids`: two queries, one for the leads
+    with their message and rollup row, one for their events grouped per message."""
     if not lead_ids:
         return []
-    people = {
-        row.id: row
-        for row in await conn.execute(
-            select(
-                leads.c.id, leads.c.email, leads.c.first_name, leads.c.last_name, leads.c.status
-            ).where(leads.c.id.in_(lead_ids))
+    c = campaign_id
+    rows = await conn.execute(
+        select(
+            leads.c.id,
+            leads.c.email,
+            leads.c.first_name,
+            leads.c.last_name,
+            leads.c.status.label("lead_status"),
+            m.c.id.label("message_id"),
+            m.c.status,
+            m.c.error,
+            m.c.forwarded_from_message_id,
+            r.c.human_open,
+            r.c.inferred_open,
+            r.c.human_click,
+            r.c.unsubscribed,
         )
-    }
-    flags = {
-        row.lead_id: row
-        for row in await conn.execute(
-            select(r).where(r.c.campaign_id == campaign_id, r.c.lead_id.in_(lead_ids))
+        .select_from(
+            leads.outerjoin(m, and_(m.c.lead_id == leads.c.id, m.c.campaign_id == c)).outerjoin(
+                r, and_(r.c.lead_id == leads.c.id, r.c.campaign_id == c)
+            )
         )
-    }
-    # Their messages of this campaign: the own send first (a friend has only a copy).
-    mail: dict[int, Any] = {}
-    for row in await conn.execute(
-        select(m.c.id, m.c.lead_id, m.c.status, m.c.error, m.c.forwarded_from_message_id)
-        .where(m.c.campaign_id == campaign_id, m.c.lead_id.in_(lead_ids))
+        .where(leads.c.id.in_(lead_ids))
         .order_by(m.c.id)
-    ):
-        kept = mail.get(row.lead_id)
+    )
+    # One row per lead: their own send first (a friend has only a copy).
+    people: dict[int, Any] = {}
+    for row in rows:
+        kept = people.get(row.id)
         if kept is None or (kept.forwarded_from_message_id and not row.forwarded_from_message_id):
-            mail[row.lead_id] = row
-    by_message = {row.id: Detail() for row in mail.values()}
+            people[row.id] = row
+    by_message = {p.message_id: Detail() for p in people.values() if p.message_id is not None}
     if by_message:
         groups = await conn.execute(
             select(
@@ -345,14 +353,14 @@ async def _details(
         )
         for g in groups:
             by_message[g.message_id].add(g)
-    return [_item(i, people.get(i), flags.get(i), mail.get(i), by_message) for i in lead_ids]
+    return [_item(i, people.get(i), by_message) for i in lead_ids]
 
 
-def _item(
-    lead_id: int, person: Any, flag: Any, msg: Any, by_message: dict[int, Detail]
-) -> dict[str, Any]:
-    d = by_message.get(msg.id, Detail()) if msg is not None else Detail()
-    friend_copy = msg is not None and msg.forwarded_from_message_id is not None
+def _item(lead_id: int, p: Any, by_message: dict[int, Detail]) -> dict[str, Any]:
+    """One lead's entry; `p` is their row (lead, message, rollup flags), None if erased."""
+    message_id = p.message_id if p is not None else None
+    d = by_message.get(message_id, Detail()) if message_id is not None else Detail()
+    friend_copy = p is not None and p.forwarded_from_message_id is not None
     if friend_copy:  # a friend's reading of a forward is never their own
         d.forwarded_reads += d.opens + d.clicks
         d.opens = d.clicks = 0
@@ -360,15 +368,15 @@ def _item(
         d.first_open_at = d.last_open_at = None
         d.urls = {}
         d.open_clients = defaultdict(int)
-    status = msg.status if msg is not None else None
-    unsubscribed = bool(flag is not None and flag.unsubscribed)
-    opened = bool(flag is not None and (flag.human_open or flag.inferred_open or flag.human_click))
-    lead_status = person.status if person is not None else None
+    status = p.status if p is not None else None
+    unsubscribed = bool(p is not None and p.unsubscribed)
+    opened = bool(p is not None and (p.human_open or p.inferred_open or p.human_click))
+    lead_status = p.lead_status if p is not None else None
     engagement = [
         name
         for name, yes in (
             ("opened", opened),
-            ("clicked", bool(flag is not None and flag.human_click)),
+            ("clicked", bool(p is not None and p.human_click)),
             ("forwarded", bool(d.forward_sends or d.forwarded_reads) and not friend_copy),
             (
                 "not_opened",
@@ -386,9 +394,9 @@ def _item(
     ]
     return {
         "lead_id": lead_id,
-        "email": person.email if person is not None else None,
-        "first_name": person.first_name if person is not None else None,
-        "last_name": person.last_name if person is not None else None,
+        "email": p.email if p is not None else None,
+        "first_name": p.first_name if p is not None else None,
+        "last_name": p.last_name if p is not None else None,
         "opens": d.opens,
         "clicks": d.clicks,
         "first_open_at": iso(d.first_open_at),
@@ -399,9 +407,9 @@ def _item(
         "forwards": d.forward_sends + (1 if d.forwarded_reads and not friend_copy else 0),
         "verdicts": dict(sorted(d.verdicts.items())),
         "reasons": dict(sorted(d.reasons.items())),
-        "reason": reason(d, status, msg.error if msg is not None else None, unsubscribed),
+        "reason": reason(d, status, p.error if p is not None else None, unsubscribed),
         "engagement": engagement,
-        "message_id": msg.id if msg is not None else None,
+        "message_id": message_id,
         "status": status,
         "lead_status": lead_status,
         "friend_copy": friend_copy,
