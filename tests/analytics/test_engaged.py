@@ -10,10 +10,15 @@ l5's mail (never a recipient of the campaign).
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
+import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,6 +33,7 @@ from mailbeacon.settings import Settings
 from mailbeacon.store import Database, now
 from mailbeacon.store.schema import leads, messages
 
+MAILBEACON = str(Path(sys.executable).parent / "mailbeacon")
 EXPECTED = {
     "opened": ["L1", "L3", "L4", "L5", "L7"],  # the report's human_opens_unique: 5
     "clicked": ["L1", "L4", "L7"],  # clicks_unique: 3
@@ -256,3 +262,44 @@ async def test_sales_roles_and_other_companies_see_nothing(
     ]
     r = await _get(api, keys["marketing_manager"], 2**40, engagement="opened")
     assert r.status_code == 422 and r.json()["error"]["field"] == "campaign_id"
+
+
+def test_the_command_line_lists_them_too(sqlite_url: str) -> None:
+    async def seed() -> World:
+        db = Database(sqlite_url)
+        try:
+            async with db.begin() as conn:
+                world = await known_mix(conn)
+            await rollups.catch_up(db)
+            return world
+        finally:
+            await db.dispose()
+
+    world = asyncio.run(seed())
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [MAILBEACON, "campaign", "leads", *args, "--database", sqlite_url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    cid = str(world.campaign_id)
+    out = run(cid, "--engagement", "clicked", "--csv")
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert [(r["first_name"], r["clicks"], r["urls"]) for r in rows] == [
+        ("L1", "1", LINKS[0]),
+        ("L4", "1", LINKS[1]),
+        ("L7", "1", LINKS[0]),
+    ]
+    out = run(cid, "--engagement", "unsubscribed", "--json")
+    assert [item["first_name"] for item in json.loads(out.stdout)] == ["L2", "L8"]
+    out = run(cid, "--engagement", "privacy_protected")
+    assert out.stdout.splitlines()[-1] == "1 lead privacy_protected"
+    assert "privacy prefetch only" in out.stdout
+    bad = run(cid, "--engagement", "never")
+    assert bad.returncode == 2 and "--engagement" in bad.stderr
+    missing = run("999999", "--engagement", "opened")
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
