@@ -27,6 +27,7 @@ from mailbeacon.analytics import engaged
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
 from mailbeacon.api.errors import ApiError
+from mailbeacon.api.responses import BODY, DOCUMENT_KEY, EVERY_ROUTE, FOUND, errors
 from mailbeacon.crm import campaigns as crm_campaigns
 from mailbeacon.crm.access import Permission
 from mailbeacon.crm.users import Principal
@@ -34,12 +35,21 @@ from mailbeacon.delivery import preview as previews
 from mailbeacon.store.render import jsonable
 from mailbeacon.store.schema import leads, list_members
 
-router = APIRouter(prefix="/api/v1/campaigns", tags=["campaigns"])
+router = APIRouter(
+    prefix="/api/v1/campaigns",
+    tags=["campaigns"],
+    responses=EVERY_ROUTE,
+    dependencies=[DOCUMENT_KEY],
+)
+# `format=csv` answers the same leads as a spreadsheet.
+CSV: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "The leads"}
+}
 # Ids are 32-bit: anything else is no campaign of anyone's (422 naming the field, not 500).
 CampaignId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
-@router.get("/{campaign_id}/leads")
+@router.get("/{campaign_id}/leads", responses={**CSV, **FOUND})
 async def campaign_leads(
     campaign_id: CampaignId,
     request: Request,
@@ -124,7 +134,7 @@ class CampaignPatch(BaseModel):
     forward_link: bool | None = None
 
 
-@router.patch("/{campaign_id}")
+@router.patch("/{campaign_id}", responses={**BODY, **FOUND, **errors(409)})
 async def update_campaign(
     campaign_id: CampaignId,
     body: CampaignPatch,
@@ -172,7 +182,7 @@ class PreviewIn(BaseModel):
     lead_id: int = Field(ge=1, le=2**31 - 1)
 
 
-@router.post("/{campaign_id}/preview")
+@router.post("/{campaign_id}/preview", responses={**BODY, **FOUND, **errors(409)})
 async def preview_campaign(
     campaign_id: CampaignId,
     body: PreviewIn,
@@ -194,7 +204,7 @@ class TestIn(BaseModel):
     lead_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
 
 
-@router.post("/{campaign_id}/test")
+@router.post("/{campaign_id}/test", responses={**BODY, **FOUND, **errors(409, 502)})
 async def send_test(
     campaign_id: CampaignId,
     body: TestIn,
@@ -210,7 +220,7 @@ async def send_test(
             )
 
 
-@router.get("/{campaign_id}/progress")
+@router.get("/{campaign_id}/progress", responses=FOUND)
 async def campaign_progress(
     campaign_id: CampaignId,
     who: Principal = Depends(require(Permission.SEND_EMAIL)),
