@@ -47,9 +47,11 @@ from mailbeacon.analytics.rules import (
     HUMAN,
     MACHINE,
     MAX_HOURS,
+    PER_LEAD_DIMS,
     Fact,
     LeadState,
     counts,
+    lead_key,
     local_time,
     uniques,
 )
@@ -177,9 +179,28 @@ async def _categorical(
         kw["inferred"], kw["forwarded"] = bool(kw["inferred"]), bool(kw["forwarded"])
         fact = Fact(id=0, at=EPOCH, campaign_id=campaign_id, lead_id=0, message_id=0, **kw)
         for dim, key in counts(fact):
-            if dim not in TIME_DIMS:
+            if dim not in TIME_DIMS and dim not in PER_LEAD_DIMS:
                 delta[(campaign_id, dim, key)] += n
     return total
+
+
+async def _forwarders(conn: AsyncConnection, top: int, delta: Delta) -> None:
+    """The per-lead "forwarder" counters (`rules.counts`): forward sends, and human
+    engagement by detected forwards of the lead's own copy."""
+    signs = (e.c.type == "forward") | (
+        e.c.forwarded
+        & m.c.forwarded_from_message_id.is_(None)
+        & IS_HUMAN
+        & e.c.type.in_(("open", "click"))
+    )
+    q = (
+        _base(top, e.c.campaign_id, e.c.lead_id, func.count())
+        .select_from(e.outerjoin(m, m.c.id == e.c.message_id))
+        .where(signs)
+        .group_by(e.c.campaign_id, e.c.lead_id)
+    )
+    for campaign_id, lead_id, n in (await conn.execute(q)).all():
+        delta[(campaign_id, "forwarder", lead_key(lead_id))] += n
 
 
 def _minute(conn: AsyncConnection) -> Any:
@@ -266,6 +287,7 @@ async def build(conn: AsyncConnection, top: int) -> int:
     delta: Delta = defaultdict(int)
     company: dict[int, int] = {}
     total = await _categorical(conn, top, delta, company)
+    await _forwarders(conn, top, delta)
     await _local_hours(conn, top, delta)
     await _since_send(conn, top, delta)
     await _uniques(conn, delta)

@@ -25,6 +25,10 @@ MACHINE = frozenset({"prefetch", "scanner", "bot"})
 BOT_CLICK = frozenset({"scanner", "bot"})
 # Time since the send is kept per hour for 30 days; anything later shares the last bucket.
 MAX_HOURS = 24 * 30
+# Counters kept per lead: "forwarder", one key per lead whose mail was forwarded (sends
+# to a friend, and engagement by detected forwards of their own copy), so a campaign's
+# "forwarded" list is one range scan. Keys are zero-padded lead ids: they sort as numbers.
+PER_LEAD_DIMS = frozenset({"forwarder"})
 UTC = dt.UTC
 
 
@@ -134,6 +138,10 @@ def reader_of(f: Fact) -> str:
     return f.ip or f"{f.client or ''}|{f.os or ''}|{f.country or ''}"
 
 
+def lead_key(lead_id: int) -> str:
+    return f"{lead_id:010d}"
+
+
 def link_key(index: int | None, url: str | None) -> str:
     return f"{'' if index is None else index}\t{url or ''}"[:KEY_MAX]
 
@@ -177,8 +185,11 @@ def counts(f: Fact) -> list[tuple[str, str]]:
             add(("n", "other_machine_clicks"))
     elif f.type == "forward":
         add(("n", "forward_sends"))
+        add(("forwarder", lead_key(f.lead_id)))
     elif f.type == "unsubscribe":
         add(("n", "unsubscribe_events"))
+    if forwarded_reader(f) is not None:
+        add(("forwarder", lead_key(f.lead_id)))
     return out
 
 

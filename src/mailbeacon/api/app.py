@@ -6,7 +6,16 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 
 from mailbeacon import __version__
-from mailbeacon.api import campaigns, errors, lead_admin, leads, lists, messages, rules
+from mailbeacon.api import (
+    campaign_leads,
+    campaigns,
+    errors,
+    lead_admin,
+    leads,
+    lists,
+    messages,
+    rules,
+)
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import ids_in_range
 from mailbeacon.api.headers import SecurityHeaders
@@ -25,6 +34,6 @@ def create_api(svc: Services) -> FastAPI:
     app.state.services = svc
     errors.install(app)
     app.add_middleware(SecurityHeaders)
-    for module in (leads, lead_admin, lists, campaigns, messages, rules):
+    for module in (leads, lead_admin, lists, campaigns, campaign_leads, messages, rules):
         app.include_router(module.router)
     return app

@@ -37,6 +37,7 @@ _WHY = {
     409: "The request conflicts with the current state (`error.code` says which)",
     413: "The request body is over the size limit",
     422: "A parameter or body field is invalid; `error.field` names it",
+    502: "The mail server refused the message or could not be reached",
 }
 
 

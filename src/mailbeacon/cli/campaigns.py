@@ -1,9 +1,13 @@
 """`mailbeacon campaign create ...`: a draft campaign from files; `mailbeacon campaign send
-ID`: send a campaign in the foreground with a progress bar."""
+ID`: send a campaign in the foreground with a progress bar; `mailbeacon campaign leads ID
+--engagement opened [--csv]`: who engaged, and how."""
 
 from __future__ import annotations
 
 import asyncio
+import csv
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +15,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
 
+from mailbeacon.analytics import engaged
 from mailbeacon.cli.common import DATABASE, JSON, database_url, emit, run_db, signing_settings
 from mailbeacon.crm import campaigns as crm_campaigns
 from mailbeacon.crm.access import Role
@@ -137,3 +142,59 @@ def send(
         as_json,
         f"campaign {campaign_id}: {p.sent} sent, {p.skipped} skipped, {p.failed} failed",
     )
+
+
+@campaign_app.command("leads")
+def engaged_leads(
+    campaign_id: int = typer.Argument(..., help="the campaign's id"),
+    engagement: str = typer.Option(
+        ...,
+        "--engagement",
+        help="opened, clicked, forwarded, not_opened, privacy_protected, unsubscribed or bounced",
+    ),
+    as_csv: bool = typer.Option(False, "--csv", help="print CSV (a header row first)"),
+    as_json: bool = JSON,
+    database: str | None = DATABASE,
+) -> None:
+    """The campaign's leads with one engagement, as the campaign's page lists them."""
+    if engagement not in engaged.ENGAGEMENTS:
+        typer.echo(
+            f"error (--engagement): must be one of {', '.join(engaged.ENGAGEMENTS)}", err=True
+        )
+        raise typer.Exit(2)
+
+    async def work(db: Database) -> list[dict[str, Any]]:
+        async with db.connect() as conn:
+            company_id = await conn.scalar(
+                select(campaigns.c.company_id).where(campaigns.c.id == campaign_id)
+            )
+        if company_id is None:
+            typer.echo(f"error: campaign {campaign_id} does not exist (check ID)", err=True)
+            raise typer.Exit(1)
+        items: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            async with db.connect() as conn:
+                page = await engaged.engaged_leads(
+                    conn, company_id, campaign_id, engagement, limit=engaged.MAX_LIMIT,
+                    cursor=cursor,
+                )  # fmt: skip
+            items += page.items
+            if (cursor := page.next_cursor) is None:
+                return items
+
+    items = run_db(database_url(database), work)
+    if as_json:
+        typer.echo(json.dumps(items))
+    elif as_csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(engaged.CSV_COLUMNS)
+        writer.writerows(engaged.csv_row(item) for item in items)
+    else:
+        for item in items:
+            name = " ".join(p for p in (item["first_name"], item["last_name"]) if p)
+            typer.echo(
+                f"{item['lead_id']:>8}  {item['email']}{f' ({name})' if name else ''}: "
+                f"{item['opens']} opens, {item['clicks']} clicks; {item['reason']}"
+            )
+        typer.echo(f"{len(items)} lead{'s' if len(items) != 1 else ''} {engagement}")

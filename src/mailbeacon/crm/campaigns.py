@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mailbeacon.crm.errors import Invalid, NotFound
+from mailbeacon.crm.errors import Conflict, Invalid, NotFound
 from mailbeacon.crm.lists import get_list
 from mailbeacon.crm.users import Principal
 from mailbeacon.store import now
@@ -124,3 +124,72 @@ async def list_campaigns(conn: AsyncConnection, company_id: int) -> list[dict[st
         .order_by(campaigns.c.id.desc())
     )
     return [dict(r) for r in rows.mappings()]
+
+
+# What a draft may change (PATCH /api/v1/campaigns/{id}); a campaign that left the draft
+# state is what was sent, and stays so.
+EDITABLE = (
+    "name",
+    "subject",
+    "html",
+    "text",
+    "list_id",
+    "utm",
+    "tags",
+    "pixel_placement",
+    "pixel_format",
+    "forward_link",
+)
+
+
+async def update_campaign(
+    conn: AsyncConnection, company_id: int, campaign_id: int, changes: dict[str, Any]
+) -> dict[str, Any]:
+    """Change a draft's fields; NotFound for another company's, Conflict once it is no
+    longer a draft (queued, sending or sent). Validated as `create_campaign` validates."""
+    unknown = sorted(set(changes) - set(EDITABLE))
+    if unknown:
+        raise Invalid(f"cannot change {unknown}; a draft's fields are {list(EDITABLE)}")
+    values = dict(changes)
+    for name in ("name", "subject"):
+        if name in values and not (values[name] or "").strip():
+            raise Invalid(f"{name} must not be empty", field=name)
+    if "name" in values:
+        values["name"] = values["name"].strip()
+    if "html" in values and values["html"] is None:
+        raise Invalid("html must not be null", field="html")
+    if "pixel_placement" in values and values["pixel_placement"] not in PIXEL_PLACEMENTS:
+        raise Invalid(f"pixel_placement must be one of {PIXEL_PLACEMENTS}", field="pixel_placement")
+    if "pixel_format" in values and values["pixel_format"] not in PIXEL_FORMATS:
+        raise Invalid(f"pixel_format must be one of {PIXEL_FORMATS}", field="pixel_format")
+    if "utm" in values:
+        values["utm"] = check_utm(values["utm"])
+    if "tags" in values:
+        values["tags"] = values["tags"] or []
+    if "forward_link" in values:
+        values["forward_link"] = bool(values["forward_link"])
+    if values.get("list_id") is not None:
+        try:
+            await get_list(conn, company_id, values["list_id"])
+        except NotFound as e:
+            e.field = "list_id"
+            raise
+    elif "list_id" in values:
+        raise Invalid("list_id must not be null", field="list_id")
+    status = (await get_campaign(conn, company_id, campaign_id))["status"]
+    if status == "draft" and values:
+        # The state is checked in the UPDATE itself: a send queued meanwhile wins.
+        result = await conn.execute(
+            update(campaigns)
+            .where(
+                campaigns.c.id == campaign_id,
+                campaigns.c.company_id == company_id,
+                campaigns.c.status == "draft",
+            )
+            .values(values)
+        )
+        if result.rowcount != 1:
+            status = (await get_campaign(conn, company_id, campaign_id))["status"]
+    if status != "draft":
+        raise Conflict(f"campaign {campaign_id} is {status}; only a draft can be changed")
+    return await get_campaign(conn, company_id, campaign_id)
