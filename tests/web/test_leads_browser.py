@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from axe import check_axe
 from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, Site
 
 from mailbeacon.crm import import_jobs
@@ -65,6 +66,8 @@ WIDEST = """() => [...document.querySelectorAll('main *')]
 
 
 def _shoot(page: Any, name: str) -> None:
+    # No serious or critical accessibility violation (axe-core), at the desktop width.
+    assert check_axe(page) == [], name
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
         page.screenshot(path=str(SHOTS / f"leads-{name}-{width}.png"), full_page=True)
@@ -138,6 +141,7 @@ def _walk_manager(base: str, email: str, password: str, tmp: Path) -> dict[str, 
         page.get_by_role("button", name="Save").click()
         out["duplicate"] = page.inner_text("#edit-email-error")
         page.get_by_role("link", name="Delete", exact=True).click()
+        out["axe"] = {"delete": check_axe(page)}
         page.get_by_role("button", name="Delete permanently").click()
         out["deleted"] = page.inner_text(".notice")
 
@@ -148,6 +152,7 @@ def _walk_manager(base: str, email: str, password: str, tmp: Path) -> dict[str, 
             "ok2@imp.example,C,Bee\nok3@,D,\n"
         )
         page.goto(f"{base}/leads/import")
+        out["axe"]["import"] = check_axe(page)
         page.get_by_label("CSV file").set_input_files(str(small))
         page.get_by_role("button", name="Import").click()
         out["small_imported"] = page.inner_text("#imported")
@@ -165,6 +170,7 @@ def _walk_manager(base: str, email: str, password: str, tmp: Path) -> dict[str, 
         page.get_by_label("CSV file").set_input_files(str(big))
         page.get_by_role("button", name="Import").click()
         out["job_bar"] = page.get_by_label("Import progress").count()
+        out["axe"]["job"] = check_axe(page) if out["job_bar"] else "finished first"
         page.reload()
         page.wait_for_selector("#imported", timeout=30_000)
         out["big_imported"] = page.inner_text("#imported")
@@ -218,6 +224,7 @@ def _walk_seller(base: str, email: str, password: str) -> dict[str, Any]:
             "score": page.get_by_label("Minimum score").count(),
             "text": page.inner_text("main"),
         }
+        out["axe"] = check_axe(page)
         page.get_by_role("link", name="mine0@sales.example").click()
         out["lead"] = page.inner_text("main")
         page.screenshot(path=str(SHOTS / "leads-sales-390.png"), full_page=True)
@@ -254,6 +261,8 @@ async def test_a_marketing_manager_works_the_leads_in_the_browser(
     assert "Hopper" in got["edited"] and "Rear Admiral" in got["edited"]
     assert "already exists: lead " in got["duplicate"]
     assert got["deleted"].startswith("Deleted grace@navy.example")
+    assert got["axe"] == {"delete": [], "import": [], "job": got["axe"]["job"]}
+    assert got["axe"]["job"] in ([], "finished first")
     assert got["small_imported"] == "2"
     assert got["small_lines"] == ["3", "5"]
     assert got["job_bar"] == 1 and got["big_imported"] == "6000"
@@ -273,5 +282,6 @@ async def test_a_salesperson_sees_only_their_leads_and_no_tracking(site: Site, s
     assert got["emails"] == ["mine0@sales.example", "mine1@sales.example"]
     assert got["headers"] == ["Select", "Email", "Name", "Time zone", "Added"]
     assert (got["engagement"], got["score"]) == (0, 0)
+    assert got["axe"] == []
     assert "score" not in got["text"].lower() and "score" not in got["lead"].lower()
     assert "Timeline" not in got["lead"] and "Opens" not in got["lead"]
