@@ -3,6 +3,7 @@ form acts through the same crm functions as the API (CSRF checked)."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -181,3 +182,35 @@ async def test_the_api_queues_a_background_import_and_reports_it(
         assert missing.status_code == 404
     finally:
         await db.dispose()
+
+
+async def test_an_import_cut_short_runs_again_when_the_stage_restarts(
+    client: httpx.AsyncClient, site: Site
+) -> None:
+    await login(client, site.email("marketing_manager"), site.password)
+    csrf = _csrf((await client.get("/leads/import")).text)
+    rows = "".join(f"again{i}@x.example\n" for i in range(5001))
+    files = {"file": ("again.csv", ("email\n" + rows).encode(), "text/csv")}
+    job_url = (await client.post("/leads/import", data={"csrf": csrf}, files=files)).headers[
+        "location"
+    ]
+    db = Database(site.settings.database_url)
+    try:
+        assert await import_jobs._claim(db) is not None  # then the process dies
+        assert (await client.get(job_url + "/status")).json()["status"] == "running"
+        stop = asyncio.Event()
+        stage = asyncio.create_task(import_jobs.run_forever(db, site.settings, stop))
+        for _ in range(200):
+            status = (await client.get(job_url + "/status")).json()
+            if status["status"] == "done":
+                break
+            await asyncio.sleep(0.05)
+        stop.set()
+        await stage
+    finally:
+        await db.dispose()
+    assert (status["status"], status["imported"], status["processed_rows"]) == (
+        "done",
+        5001,
+        5001,
+    )
