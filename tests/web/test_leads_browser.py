@@ -181,6 +181,11 @@ def _walk_manager(base: str, email: str, password: str, tmp: Path) -> dict[str, 
         page.get_by_role("button", name="Create list").click()
         _shoot(page, "lists")
         page.goto(f"{base}/leads?sort=email&q=page00")
+        page.get_by_label("Select every lead on this page").check()
+        ticked = "() => document.querySelectorAll('input[name=lead_ids]:checked').length"
+        out["all_ticked"] = page.evaluate(ticked)
+        page.get_by_label("Select every lead on this page").uncheck()
+        out["none_ticked"] = page.evaluate(ticked)
         for i in range(3):
             page.get_by_label(f"Select page00{i}@many.example").check()
         page.get_by_label("Add selected to list").select_option(label="Q3 webinar")
@@ -266,6 +271,7 @@ async def test_a_marketing_manager_works_the_leads_in_the_browser(
     assert got["small_imported"] == "2"
     assert got["small_lines"] == ["3", "5"]
     assert got["job_bar"] == 1 and got["big_imported"] == "6000"
+    assert (got["all_ticked"], got["none_ticked"]) == (10, 0)
     assert got["added_notice"] == "Added 3 to Q3 webinar."
     assert got["members"] == ["page001@many.example", "page002@many.example"]
     rows = list(csv.DictReader(io.StringIO(got["csv"])))
@@ -280,7 +286,8 @@ async def test_a_salesperson_sees_only_their_leads_and_no_tracking(site: Site, s
     got = await asyncio.to_thread(_walk_seller, served, site.email("salesperson"), site.password)
     assert got["errors"] == []
     assert got["emails"] == ["mine0@sales.example", "mine1@sales.example"]
-    assert got["headers"] == ["Select", "Email", "Name", "Time zone", "Added"]
+    assert got["headers"][0].startswith("Select")  # the tick boxes' column
+    assert got["headers"][1:] == ["Email", "Name", "Time zone", "Added"]
     assert (got["engagement"], got["score"]) == (0, 0)
     assert got["axe"] == []
     assert "score" not in got["text"].lower() and "score" not in got["lead"].lower()
