@@ -48,6 +48,18 @@ def _field_of(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
+def _missing_id(e: RequestValidationError) -> ApiError | None:
+    """A path id past the documented bounds names nothing: 404, like any id with no row
+    (`deps.ids_in_range` answers the same for ids the columns cannot hold)."""
+    for err in e.errors():
+        loc = tuple(err.get("loc", ()))
+        bound = err.get("type") in ("less_than_equal", "greater_than_equal")
+        if bound and len(loc) == 2 and loc[0] == "path" and str(loc[1]).endswith("_id"):
+            name = str(loc[1])
+            return ApiError(404, "not_found", f"{name} {err.get('input')} does not exist", name)
+    return None
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, e: ApiError) -> JSONResponse:
@@ -59,6 +71,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, e: RequestValidationError) -> JSONResponse:
+        missing = _missing_id(e)
+        if missing is not None:
+            return JSONResponse(
+                error_body(missing.code, missing.message, missing.field), status_code=404
+            )
         problems = [
             {"field": _field_of(tuple(err.get("loc", ()))), "message": err.get("msg", "")}
             for err in e.errors()
