@@ -14,10 +14,17 @@ from mailbeacon.api.context import Services
 from mailbeacon.crm.access import Permission, allowed
 from mailbeacon.crm.users import Principal, get_session_principal
 from mailbeacon.edge.client import ClientAddress
+from mailbeacon.web import nav
 from mailbeacon.web import session as sessions
+from mailbeacon.web.dates import ago, when
 from mailbeacon.web.static_paths import TEMPLATES
 
 templates = Jinja2Templates(directory=TEMPLATES)
+# Every page: `{{ x | when }}` for dates, and the top bar's links for the role.
+templates.env.filters["when"] = when
+templates.env.filters["ago"] = ago
+templates.env.globals["nav_links"] = nav.nav_links
+templates.env.globals["nav_current"] = nav.current
 
 
 class PageExit(Exception):

@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response, Streamin
 
 from mailbeacon.analytics.engagement import lead_engagement
 from mailbeacon.analytics.events import lead_activity
-from mailbeacon.analytics.report import campaign_report
+from mailbeacon.analytics.report import campaign_headlines, campaign_report
 from mailbeacon.api import throttle
 from mailbeacon.crm import campaigns as crm_campaigns
 from mailbeacon.crm import leads as crm_leads
@@ -165,14 +165,22 @@ async def logout(request: Request, csrf: str = Form("")) -> Response:
     return response
 
 
+HOME_CAMPAIGNS = 10
+
+
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request) -> Response:
+    """The latest campaigns with their human rates; the sales roles go to their leads."""
     found = await current_user(request)
     if found is None:
         return RedirectResponse("/login", status_code=303)
-    who = found[0]
-    tracking = allowed(who.role, who.plan, Permission.VIEW_TRACKING)
-    return RedirectResponse("/campaigns" if tracking else "/outbox", status_code=303)
+    who, session = found
+    if not allowed(who.role, who.plan, Permission.VIEW_TRACKING):
+        return RedirectResponse("/leads", status_code=303)
+    async with services(request).db.connect() as conn:
+        rows = (await crm_campaigns.list_campaigns(conn, who.company_id))[:HOME_CAMPAIGNS]
+        numbers = await campaign_headlines(conn, rows)
+    return render(request, "home.html", who, session, campaigns=rows, numbers=numbers)
 
 
 @router.get("/campaigns", response_class=HTMLResponse)
@@ -180,7 +188,8 @@ async def campaigns_page(request: Request) -> Response:
     who, session = await tracking_user(request)
     async with services(request).db.connect() as conn:
         rows = await crm_campaigns.list_campaigns(conn, who.company_id)
-        reports = {c["id"]: await campaign_report(conn, who.company_id, c["id"]) for c in rows}
+        # The headline only: a full report per row would run an estimate for each.
+        reports = await campaign_headlines(conn, rows)
     return render(request, "campaigns.html", who, session, campaigns=rows, reports=reports)
 
 
