@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import Depends, FastAPI
 
 from mailbeacon import __version__
-from mailbeacon.api import campaigns, errors, leads, lists, messages, rules
+from mailbeacon.api import campaigns, docs, errors, leads, lists, messages, rules
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import ids_in_range
 from mailbeacon.api.headers import SecurityHeaders
@@ -17,7 +17,8 @@ def create_api(svc: Services) -> FastAPI:
         title="mailbeacon",
         version=__version__,
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        # Served by api.docs from the package, not from a CDN.
+        docs_url=None,
         redoc_url=None,
         # Every route, dashboard pages included: ids past 64 bits are 404, never 500.
         dependencies=[Depends(ids_in_range)],
@@ -25,6 +26,6 @@ def create_api(svc: Services) -> FastAPI:
     app.state.services = svc
     errors.install(app)
     app.add_middleware(SecurityHeaders)
-    for module in (leads, lists, campaigns, messages, rules):
+    for module in (leads, lists, campaigns, messages, rules, docs):
         app.include_router(module.router)
     return app

@@ -7,7 +7,7 @@ permission matrix keeps away from tracking data (the sales roles).
 from __future__ import annotations
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from mailbeacon.api.context import Services
@@ -30,7 +30,7 @@ templates.env.globals["nav_current"] = nav.current
 class PageExit(Exception):
     """Raised by a page to answer with `response` instead (redirect or 403)."""
 
-    def __init__(self, response: HTMLResponse | RedirectResponse) -> None:
+    def __init__(self, response: Response) -> None:
         self.response = response
 
 

@@ -49,7 +49,9 @@ def ago(value: datetime | str, now: datetime | None = None) -> str:
     return "just now"  # unreachable: span >= 60 matches "minute"
 
 
-def when(value: datetime | str | None, relative: bool = True, now: datetime | None = None) -> Markup:
+def when(
+    value: datetime | str | None, relative: bool = True, now: datetime | None = None
+) -> Markup:
     """A `<time>` element: the instant to the second, with '(3 minutes ago)' if asked."""
     if value is None or value == "":
         return Markup("")

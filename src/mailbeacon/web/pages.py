@@ -22,6 +22,7 @@ from mailbeacon.analytics.engagement import lead_engagement
 from mailbeacon.analytics.events import lead_activity
 from mailbeacon.analytics.report import campaign_headlines, campaign_report
 from mailbeacon.api import throttle
+from mailbeacon.api.errors import html_error
 from mailbeacon.crm import campaigns as crm_campaigns
 from mailbeacon.crm import leads as crm_leads
 from mailbeacon.crm.access import Permission, allowed
@@ -198,7 +199,8 @@ async def _report(request: Request, company_id: int, campaign_id: int) -> dict[s
         async with services(request).db.connect() as conn:
             return jsonable(await campaign_report(conn, company_id, campaign_id))
     except NotFound:
-        raise PageExit(HTMLResponse("campaign not found", status_code=404)) from None
+        page = await html_error(request, 404, message="There is no such campaign.")
+        raise PageExit(page) from None
 
 
 @router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
@@ -249,5 +251,5 @@ async def lead_page(request: Request, lead_id: int) -> Response:
             engagement = await lead_engagement(conn, who.company_id, lead_id)
             timeline = await lead_activity(conn, who.company_id, lead_id, limit=500)
     except NotFound:
-        return HTMLResponse("lead not found", status_code=404)
+        return await html_error(request, 404, message="There is no such lead.")
     return render(request, "lead.html", who, session, lead=lead, e=engagement, timeline=timeline)
