@@ -22,6 +22,7 @@ PAGE = f"""<!doctype html>
   <title>mailbeacon {__version__} · API docs</title>
   <link rel="icon" href="data:,">
   <link rel="stylesheet" href="{SWAGGER}/swagger-ui.css">
+  <link rel="stylesheet" href="/static/swagger-overrides.css">
 </head>
 <body>
 <main id="swagger-ui" data-openapi="/api/openapi.json"></main>
