@@ -139,3 +139,15 @@ async def test_api_docs_come_from_the_package(client: httpx.AsyncClient) -> None
     for src in re.findall(r'(?:src|href)="(/static/[^"]+)"', docs.text):
         asset = await client.get(src)
         assert asset.status_code == 200 and len(asset.content) > 200, src
+
+
+async def test_the_campaign_page_speaks_plainly(client: httpx.AsyncClient, site: Any) -> None:
+    await login(client, site.email("marketing_manager"), site.password)
+    page = (await client.get(f"/campaigns/{site.world.campaign_id}")).text
+    assert "Opens, every verdict" not in page and "Naive unique opens" not in page
+    assert '<span class="label">All pixel loads (people and machines)</span>' in page
+    assert '<span class="label">Leads with any pixel load</span>' in page
+    assert page.count('<details class="help"><summary>What is this?</summary>') == 4
+    # The send time to the second, in UTC for the browser to localise: no microseconds.
+    sent = re.search(r'sent <time datetime="([^"]+)" data-local', page)
+    assert sent and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", sent.group(1))
