@@ -151,3 +151,28 @@ async def test_the_campaign_page_speaks_plainly(client: httpx.AsyncClient, site:
     # The send time to the second, in UTC for the browser to localise: no microseconds.
     sent = re.search(r'sent <time datetime="([^"]+)" data-local', page)
     assert sent and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", sent.group(1))
+
+
+async def test_a_young_campaign_counts_by_minute_as_the_hours_do(site: Any) -> None:
+    from datetime import timedelta
+
+    from mailbeacon.analytics.report import campaign_report
+    from mailbeacon.web.minutes import first_send, minute_series
+
+    db = Database.unpooled(site.settings.database_url)
+    try:
+        async with db.connect() as conn:
+            cid = site.world.campaign_id
+            report = await campaign_report(conn, site.world.company_id, cid)
+            start = await first_send(conn, cid)
+            assert start is not None
+            assert await minute_series(conn, cid, start + timedelta(hours=3, seconds=1)) is None
+            series = await minute_series(conn, cid, start + timedelta(hours=2, minutes=59))
+    finally:
+        await db.dispose()
+    assert series is not None and len(series["minutes_since_send"]) == 180
+    hourly = report["over_time"]
+    for name in ("human_opens", "clicks", "machine_opens"):
+        by_hour = [sum(series[name][h * 60 : (h + 1) * 60]) for h in range(3)]
+        assert by_hour == hourly[name][:3], name
+    assert sum(series["human_opens"]) > 0

@@ -40,6 +40,7 @@ from mailbeacon.web.auth import (
     templates,
     tracking_user,
 )
+from mailbeacon.web.minutes import minute_series
 
 router = APIRouter(include_in_schema=False)
 LIVE_POLL_SECONDS = 1.0
@@ -221,7 +222,10 @@ async def campaigns_page(request: Request) -> Response:
 async def _report(request: Request, company_id: int, campaign_id: int) -> dict[str, Any]:
     try:
         async with services(request).db.connect() as conn:
-            return jsonable(await campaign_report(conn, company_id, campaign_id))
+            report = await campaign_report(conn, company_id, campaign_id)
+            # Minutes old: the chart counts by minute (the rollups are hourly).
+            report["over_time_minutes"] = await minute_series(conn, campaign_id, now())
+            return jsonable(report)
     except NotFound:
         page = await html_error(request, 404, message="There is no such campaign.")
         raise PageExit(page) from None

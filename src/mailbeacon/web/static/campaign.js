@@ -29,7 +29,23 @@
     return out;
   }
 
+  // A campaign minutes old: the page adds a minute series; wider buckets past an hour.
+  function overMinutes(r) {
+    var t = r.over_time_minutes, n = t.minutes_since_send.length;
+    var size = n > 120 ? 10 : n > 60 ? 5 : 1, start = new Date(t.started_at);
+    var fmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+    var labels = sum(t.minutes_since_send.map(function () { return 0; }), size).map(function (_, i) {
+      return fmt.format(new Date(start.getTime() + i * size * 60e3));
+    });
+    var caption = document.getElementById("chart-time-caption");
+    if (caption) caption.textContent = "Opens and clicks since the send, by " + (size === 1 ? "minute" : size + " minutes");
+    return { type: labels.length <= 3 ? "bar" : "line", labels: labels,
+      sets: [["Human opens", sum(t.human_opens, size)], ["Clicks", sum(t.clicks, size)],
+             ["Machine opens", sum(t.machine_opens, size)]] };
+  }
+
   function overTime(r) {
+    if (r.over_time_minutes) return overMinutes(r);
     var t = r.over_time, hours = t.hours_since_send, sent = sentAt(r);
     var byDay = hours.length > DAY_AFTER_HOURS, size = byDay ? 24 : 1;
     var dayFmt = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
