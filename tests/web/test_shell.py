@@ -176,3 +176,24 @@ async def test_a_young_campaign_counts_by_minute_as_the_hours_do(site: Any) -> N
         by_hour = [sum(series[name][h * 60 : (h + 1) * 60]) for h in range(3)]
         assert by_hour == hourly[name][:3], name
     assert sum(series["human_opens"]) > 0
+
+
+def test_settings_shows_once_the_page_exists_and_only_to_managers() -> None:
+    from types import SimpleNamespace
+
+    from fastapi import FastAPI
+
+    from mailbeacon.web.nav import nav_links
+
+    app = FastAPI()
+    request = SimpleNamespace(app=app)
+    admin = SimpleNamespace(role="administrator", plan="essential")
+    marketer = SimpleNamespace(role="marketing_manager", plan="essential")
+    assert ("/settings", "Settings") not in nav_links(request, admin)  # type: ignore[arg-type]
+
+    @app.get("/settings")
+    async def settings() -> None: ...
+
+    assert nav_links(request, admin)[-2:] == [("/settings", "Settings"), ("/api/docs", "API docs")]  # type: ignore[arg-type]
+    assert ("/settings", "Settings") not in nav_links(request, marketer)  # type: ignore[arg-type]
+    assert nav_links(request, None) == []  # type: ignore[arg-type]
