@@ -16,7 +16,7 @@ from mailbeacon.web.static_paths import STATIC
 
 def install(app: FastAPI) -> None:
     from mailbeacon.api.errors import IdOutOfRange, error_body
-    from mailbeacon.web import outbox, pages, rules
+    from mailbeacon.web import composer, engaged, outbox, pages, rules
     from mailbeacon.web.auth import PageExit, templates
 
     async def _exit(_: Request, e: Exception) -> Response:
@@ -34,6 +34,9 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(PageExit, _exit)
     app.add_exception_handler(IdOutOfRange, _no_such_id)
+    # Before pages: /campaigns/new and the campaign's sub-pages are not a campaign id.
+    app.include_router(composer.router)
+    app.include_router(engaged.router)
     app.include_router(pages.router)
     app.include_router(outbox.router)
     app.include_router(rules.router)

@@ -103,13 +103,32 @@
     }
   }
 
+  // The "Opened" list of who engaged, fetched again (an HTML fragment) and swapped in.
+  var refetching = false;
+  function refreshOpened() {
+    var old = document.getElementById("engaged-opened");
+    if (!old || refetching) { return; }
+    refetching = true;
+    fetch(window.location.pathname + "/engaged/opened/fragment", { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        var box = document.createElement("div");
+        box.innerHTML = html;
+        var fresh = box.querySelector("#engaged-opened");
+        var now = document.getElementById("engaged-opened");
+        if (fresh && now) { now.replaceWith(fresh); }
+      })
+      .catch(function () { /* the next report tries again */ })
+      .then(function () { refetching = false; });
+  }
+
   draw(report);
   if (window.EventSource) {
     var live = document.getElementById("live");
     var source = new EventSource(window.location.pathname + "/live");
     source.addEventListener("report", function (msg) {
       var r = JSON.parse(msg.data);
-      numbers(r); draw(r);
+      numbers(r); draw(r); refreshOpened();
       live.classList.add("flash");
       setTimeout(function () { live.classList.remove("flash"); }, 600);
     });
