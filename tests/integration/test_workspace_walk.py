@@ -113,7 +113,7 @@ def test_marketing_manager_walks_the_whole_job(live: Live, mailbox: tuple[Mailbo
             re.compile(r"News for (Analytical Engines|Chess Records|Paintworks)")
         )
         expect(page.locator("#preview-warnings")).to_contain_text("bytes of HTML")
-        shown = page.frame_locator("iframe.mail").first
+        shown = page.frame_locator("#lead-preview")
         expect(shown.locator("h1")).to_contain_text("Spring news for ")
         expect(shown.locator("img[src*='/o/']")).to_have_count(1)
         expect(shown.locator("a[href*='/c/']").first).to_be_attached()
@@ -180,6 +180,7 @@ def test_marketing_manager_walks_the_whole_job(live: Live, mailbox: tuple[Mailbo
         expect(opened.get_by_role("link", name="Ada Lovelace")).to_have_attribute(
             "href", re.compile(r"^/leads/\d+$")
         )
+        expect(page.locator("#engaged-not_opened")).not_to_contain_text("ada@example.com")
         page.screenshot(path=str(DOCS / "screenshot-engaged.png"), full_page=True)
 
         # Export CSV, read back.
@@ -192,7 +193,7 @@ def test_marketing_manager_walks_the_whole_job(live: Live, mailbox: tuple[Mailbo
         assert sorted(r["email"] for r in rows if r["engagement"] == "not_opened") == [
             "bo@example.com", "cy@example.com",
         ]  # fmt: skip
-        assert errors == []
+        assert errors == [], "\n".join(errors)
 
         # A salesperson walking the campaign pages sees no tracking data.
         sales = browser.new_context().new_page()

@@ -84,7 +84,11 @@ async def test_compose_save_refuse_and_preview(client: httpx.AsyncClient, site: 
     previewed = await client.post(edit, data={**form, "subject": "Hi", "action": "preview"})
     assert previewed.status_code == 200, previewed.text
     assert "Preview as" in previewed.text and "bytes of HTML" in previewed.text
-    assert 'sandbox=""' in previewed.text and "/o/" in previewed.text
+    frame = re.search(r'id="lead-preview" src="(/campaigns/\d+/preview/\d+)"', previewed.text)
+    assert frame and 'sandbox=""' in previewed.text, previewed.text
+    document = await client.get(frame.group(1))
+    assert document.status_code == 200 and "/o/" in document.text
+    assert document.headers["content-security-policy"].startswith("sandbox; default-src 'none'")
 
     confirm = await client.post(edit, data={**form, "subject": "Hi", "action": "send"})
     assert confirm.status_code == 303

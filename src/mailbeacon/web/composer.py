@@ -36,6 +36,13 @@ router = APIRouter(include_in_schema=False)
 # The composer's own switches, kept in the campaign's `tags` (a list of strings) until
 # the campaign row has a place for them: compose does not read them yet.
 TRACKING_TAGS = {"opens": "tracking:opens-off", "clicks": "tracking:clicks-off"}
+# The email's own document, framed by the composer: its inline styles and images load
+# (the preview's pixel is signed by a throwaway key and records nothing), no scripts.
+# A srcdoc frame would inherit the dashboard's strict CSP and drop the email's styles.
+MAIL_CSP = (
+    "sandbox; default-src 'none'; img-src * data:; style-src 'unsafe-inline' *; font-src *; "
+    "frame-ancestors 'self'"
+)
 PREVIEW_LEADS = 100  # leads offered in the "Preview as" select
 STARTER_HTML = (
     '<p>Hello {{first_name}},</p>\n<p>…</p>\n<p><a href="https://example.com/">Read more</a></p>'
@@ -318,6 +325,35 @@ async def _progress(request: Request, who: Principal, campaign_id: int) -> dict[
         return await api_leads.campaign_progress(campaign_id, who, services(request))
     except NotFound:
         raise PageExit(HTMLResponse("campaign not found", status_code=404)) from None
+
+
+def _mail_document(html: str) -> HTMLResponse:
+    headers = {"Content-Security-Policy": MAIL_CSP, "Referrer-Policy": "no-referrer"}
+    return HTMLResponse(html, headers={**headers, "Cache-Control": "no-store"})
+
+
+@router.get("/campaigns/{campaign_id}/preview/{lead_id}", response_class=HTMLResponse)
+async def preview_document(request: Request, campaign_id: int, lead_id: int) -> Response:
+    """The previewed email's HTML on its own, for the composer's preview frame."""
+    who, _ = await _composer_user(request)
+    try:
+        shown = await api_leads.preview_campaign(
+            campaign_id, api_leads.PreviewIn(lead_id=lead_id), who, services(request)
+        )
+    except (ApiError, ValidationError) as e:
+        return HTMLResponse(str(e), status_code=404)
+    return _mail_document(shown["html"])
+
+
+@router.post("/campaigns/live-preview", response_class=HTMLResponse)
+async def live_preview(request: Request) -> Response:
+    """The HTML being typed, as its own document (the composer's script posts it into
+    the live preview frame): nothing is stored, merge fields stay as typed."""
+    _, session = await _composer_user(request)
+    data = await request.form()
+    if not _csrf_ok(request, session, str(data.get("csrf", ""))):
+        return Response("CSRF token missing or wrong", status_code=403)
+    return _mail_document(str(data.get("html", "")))
 
 
 @router.get("/campaigns/{campaign_id}/send", response_class=HTMLResponse)

@@ -103,21 +103,26 @@
     }
   }
 
-  // The "Opened" list of who engaged, fetched again (an HTML fragment) and swapped in.
+  // Who engaged: each list's first page fetched again (an HTML fragment) and swapped
+  // in when the report changes, so a new opener shows under "Opened" (and leaves
+  // "Not opened") without a reload.
   var refetching = false;
-  function refreshOpened() {
-    var old = document.getElementById("engaged-opened");
-    if (!old || refetching) { return; }
+  function refreshEngaged() {
+    var lists = Array.prototype.slice.call(document.querySelectorAll("section.engaged[data-engagement]"));
+    if (!lists.length || refetching) { return; }
     refetching = true;
-    fetch(window.location.pathname + "/engaged/opened/fragment", { credentials: "same-origin" })
-      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
-      .then(function (html) {
-        var box = document.createElement("div");
-        box.innerHTML = html;
-        var fresh = box.querySelector("#engaged-opened");
-        var now = document.getElementById("engaged-opened");
-        if (fresh && now) { now.replaceWith(fresh); }
-      })
+    Promise.all(lists.map(function (old) {
+      var key = old.dataset.engagement;
+      return fetch(window.location.pathname + "/engaged/" + key + "/fragment", { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+        .then(function (html) {
+          var box = document.createElement("div");
+          box.innerHTML = html;
+          var fresh = box.querySelector("#engaged-" + key);
+          var now = document.getElementById("engaged-" + key);
+          if (fresh && now) { now.replaceWith(fresh); }
+        });
+    }))
       .catch(function () { /* the next report tries again */ })
       .then(function () { refetching = false; });
   }
@@ -128,7 +133,7 @@
     var source = new EventSource(window.location.pathname + "/live");
     source.addEventListener("report", function (msg) {
       var r = JSON.parse(msg.data);
-      numbers(r); draw(r); refreshOpened();
+      numbers(r); draw(r); refreshEngaged();
       live.classList.add("flash");
       setTimeout(function () { live.classList.remove("flash"); }, 600);
     });
