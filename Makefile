@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test geo lint bench-edge bench-enrich bench-report bench-automation clean
+.PHONY: run test geo lint vendor bench-edge bench-enrich bench-report bench-automation clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -38,6 +38,10 @@ bench-report: $(STAMP)
 
 bench-automation: $(STAMP)
 	$(BIN)/python bench/automation.py
+
+# Re-fetch htmx, swagger-ui-dist and axe-core (tests) from npm at their pinned versions.
+vendor:
+	tools/vendor.sh
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -28,6 +28,7 @@ from mailbeacon.api.context import Services
 from mailbeacon.api.limits import BodyLimit
 from mailbeacon.automation import run_forever as automation_stage
 from mailbeacon.crm.errors import NotFound
+from mailbeacon.crm.import_jobs import run_forever as lead_imports_stage
 from mailbeacon.crm.leads import ensure_referred_lead, set_lead_status
 from mailbeacon.delivery import send_forward_copy
 from mailbeacon.delivery.sender import run_forever as campaign_sender
@@ -58,6 +59,7 @@ def stages() -> list[tuple[str, Stage]]:
         ("automation", automation_stage),
         ("campaign-sends", campaign_sender),
         ("retention", retention_stage),
+        ("lead-imports", lead_imports_stage),
     ]
 
 

@@ -52,7 +52,7 @@ def _walk(base: str, email: str, password: str, campaign_id: int) -> dict[str, A
         page.get_by_label("Email").fill(email)
         page.get_by_label("Password").fill(password)
         page.get_by_role("button", name="Log in").click()
-        page.wait_for_url(re.compile(r".*/campaigns$"))
+        page.wait_for_url(re.compile(r"/$"))
 
         visit(f"/campaigns/{campaign_id}")
         page.wait_for_function("() => document.querySelectorAll('canvas').length === 5")

@@ -49,7 +49,8 @@ async def test_login_needs_the_form_token_and_sets_a_safe_cookie(
         ("salesperson", "/campaigns", 403),
         ("salesperson", "/campaigns/{c}", 403),
         ("salesperson", "/campaigns/{c}/live", 403),
-        ("salesperson", "/leads/{l1}", 403),
+        # A salesperson's lead page is for their own leads (no tracking data on it).
+        ("salesperson", "/leads/{l1}", 404),
         ("salesperson", "/outbox", 403),
         (None, "/campaigns/{c}", 303),
     ],

@@ -136,8 +136,9 @@ def rebuild_rollups(
         False, "--replay", help="Replay events through the pipeline's path (slow)."
     ),
 ) -> None:
-    """Recount every report from the events (after `enrich --rebuild`): GROUP BY in the
-    database, in one transaction (on SQLite, writers wait for it)."""
+    """Recount every report from the events (after `enrich --rebuild`).
+
+    One GROUP BY in the database, in one transaction (on SQLite, writers wait for it)."""
 
     async def run() -> int:
         db = Database.unpooled(_url(database))

@@ -9,6 +9,7 @@ from mailbeacon import __version__
 from mailbeacon.api import (
     campaign_leads,
     campaigns,
+    docs,
     errors,
     lead_admin,
     leads,
@@ -26,7 +27,8 @@ def create_api(svc: Services) -> FastAPI:
         title="mailbeacon",
         version=__version__,
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        # Served by api.docs from the package, not from a CDN.
+        docs_url=None,
         redoc_url=None,
         # Every route, dashboard pages included: ids past 64 bits are 404, never 500.
         dependencies=[Depends(ids_in_range)],
@@ -34,6 +36,6 @@ def create_api(svc: Services) -> FastAPI:
     app.state.services = svc
     errors.install(app)
     app.add_middleware(SecurityHeaders)
-    for module in (leads, lead_admin, lists, campaigns, campaign_leads, messages, rules):
+    for module in (leads, lead_admin, lists, campaigns, campaign_leads, messages, rules, docs):
         app.include_router(module.router)
     return app

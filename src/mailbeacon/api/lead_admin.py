@@ -14,13 +14,14 @@ from collections.abc import AsyncIterator
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
 from mailbeacon.api.fields import PathId
 from mailbeacon.api.responses import BODY, DOCUMENT_KEY, EVERY_ROUTE, FOUND, PARAMS, errors
+from mailbeacon.crm import import_jobs
 from mailbeacon.crm import leads as crm_leads
 from mailbeacon.crm.access import Permission, allowed, sees_only_own_leads
 from mailbeacon.crm.erase import erase_lead
@@ -80,7 +81,7 @@ async def search(
     query = LeadQuery(q, email, list_id, engagement, min_score, sort, limit, cursor)
     tracking = _tracking(who)
     if format == "csv":
-        return await _csv(svc, who, query, tracking)
+        return await export_csv(svc, who, query, tracking)
     async with svc.db.connect() as conn:
         rows, after = await search_leads(conn, who, query, tracking=tracking)
     headers = {}
@@ -103,7 +104,7 @@ def _cell(value: Any) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-async def _csv(svc: Services, who: Principal, query: LeadQuery, tracking: bool) -> Response:
+async def export_csv(svc: Services, who: Principal, query: LeadQuery, tracking: bool) -> Response:
     async with svc.db.connect() as conn:
         # Validates the query (403/404/422) before the 200 starts, and finds the columns.
         await search_leads(conn, who, _page(query, None), tracking=tracking)
@@ -181,15 +182,53 @@ async def delete_lead(
     return Response(status_code=204)
 
 
-@router.post("/import", responses={**BODY, **errors(404)})
+# `?background=true`: the file is stored and imported by the `lead-imports` stage.
+QUEUED: dict[int | str, dict[str, Any]] = {
+    202: {
+        "description": "Queued: poll GET /api/v1/leads/imports/{id}",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"id": {"type": "integer"}, "status": {"type": "string"}},
+                    "required": ["id", "status"],
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("/import", responses={**BODY, **errors(404), **QUEUED})
 async def import_csv(
     file: UploadFile = File(description="CSV, UTF-8; email required"),
     list_id: int | None = Form(default=None, ge=1, le=2**31 - 1),
+    background: bool = Query(default=False, description="queue it; answer 202 with the job"),
+    who: Principal = Depends(require(Permission.MANAGE_LEADS)),
+    svc: Services = Depends(services),
+) -> Any:
+    """Import leads from a CSV file: `{"imported", "updated", "rejected": [{"line",
+    "reason"}]}`, the header being line 1. With `background=true`: 202 `{"id",
+    "status"}` at once, and the job's progress at `GET /api/v1/leads/imports/{id}`."""
+    data = await file.read()
+    if background:
+        async with svc.db.begin() as conn:
+            job = await import_jobs.queue_import(
+                conn, who, data, filename=file.filename or "leads.csv", list_id=list_id
+            )
+        return JSONResponse({"id": job["id"], "status": job["status"]}, status_code=202)
+    result = await import_leads(svc.db, who, data, list_id=list_id)
+    return result.as_dict()
+
+
+@router.get("/imports/{job_id}", responses=FOUND)
+async def import_job(
+    job_id: PathId,
     who: Principal = Depends(require(Permission.MANAGE_LEADS)),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    """Import leads from a CSV file: `{"imported", "updated", "rejected": [{"line",
-    "reason"}]}`, the header being line 1."""
-    data = await file.read()
-    result = await import_leads(svc.db, who, data, list_id=list_id)
-    return result.as_dict()
+    """A background import: `status` queued, running, done or failed; `processed_rows`
+    of `total_rows` so far; when done `imported`, `updated` and `rejected` as the
+    import answers them; when failed, `error` says why."""
+    async with svc.db.connect() as conn:
+        return jsonable(await import_jobs.get_job(conn, who.company_id, job_id))

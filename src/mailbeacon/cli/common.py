@@ -27,7 +27,7 @@ DATABASE = typer.Option(
     None,
     "--database",
     metavar="URL",
-    help="database URL (default: $MAILBEACON_DATABASE_URL, else sqlite:///var/mailbeacon.db)",
+    help="database URL (default: $MAILBEACON_DATABASE_URL, else var/mailbeacon.db)",
 )
 JSON = typer.Option(False, "--json", help="print JSON for scripts")
 

@@ -51,11 +51,11 @@ def migrate(database: str | None = DATABASE) -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="address to listen on"),
     port: int = typer.Option(8000, help="port to listen on"),
-    workers: int = typer.Option(1, min=1, max=64, help="HTTP worker processes"),
+    workers: int = typer.Option(1, min=1, max=64, metavar="N", help="HTTP worker processes"),
     pipeline: bool = typer.Option(
         True,
-        help="also run the pipeline (enrich, rollups, automation, sends) in a process "
-        "of its own; --no-pipeline when `mailbeacon pipeline` runs elsewhere",
+        help="also run the pipeline (enrich, rollups, rules, sends); "
+        "--no-pipeline if `mailbeacon pipeline` runs elsewhere",
     ),
     database: str | None = DATABASE,
 ) -> None:
@@ -76,7 +76,9 @@ def pipeline_command(database: str | None = DATABASE) -> None:
 @company_app.command("create")
 def company_create(
     name: str = typer.Argument(..., help="the company's name"),
-    plan: Plan = typer.Option(..., "--plan", help="the company's plan"),
+    plan: Plan = typer.Option(
+        ..., "--plan", metavar="PLAN", help="trial, essential, advanced or ultimate"
+    ),
     as_json: bool = JSON,
     database: str | None = DATABASE,
 ) -> None:
@@ -95,7 +97,13 @@ def company_create(
 def user_create(
     company: int = typer.Option(..., "--company", help="the company id"),
     email: str = typer.Option(..., "--email", help="login email"),
-    role: Role = typer.Option(..., "--role", help="the user's role"),
+    role: Role = typer.Option(
+        ...,
+        "--role",
+        metavar="ROLE",
+        help="administrator, company_manager, marketing_manager, sales_manager, "
+        "salesperson or jr_salesperson",
+    ),
     password: str | None = typer.Option(None, "--password", help="dashboard password"),
     as_json: bool = JSON,
     database: str | None = DATABASE,

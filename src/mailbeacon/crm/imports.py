@@ -215,15 +215,16 @@ def _row(line: int, layout: Layout, cells: list[str]) -> Row:
 def parse(text: str) -> tuple[list[Row], list[dict[str, Any]]]:
     """The good rows and the rejected lines of a CSV text (pure). A file-wide problem
     (no header, no email column) raises Invalid for the whole file."""
-    first_line = text.split("\n", 1)[0]
+    # Any line ending ends the header (a lone "\r" too, as old Mac spreadsheets write).
+    first_line = re.split(r"\r\n|\r|\n", text, maxsplit=1)[0]
     if not first_line.strip():
         raise Invalid("the file is empty: line 1 must be the header row", field="file")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_dialect(first_line))
-    layout = _columns(next(reader))
     rows: list[Row] = []
     rejected: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     try:
+        layout = _columns(next(reader))
         for line, cells in enumerate(reader, start=2):
             if not any(c.strip() for c in cells):
                 continue  # a blank line is nothing, not an error

@@ -1,8 +1,13 @@
 """The dashboard: server-rendered pages (Jinja2) over the same services as the API.
 
 `install(app)` adds the pages and their static files to the FastAPI app. Packages that
-add pages (automation rules) write their own router, extend `base.html` (blocks `nav`,
-`title`, `content`, `scripts`) and use `web.auth.tracking_user` for access.
+add pages write their own router, extend `base.html` (blocks `title`, `content`,
+`scripts` for `<script src="/static/...">` tags, `head`) and use `web.auth.tracking_user`
+(or `page_user` for pages the sales roles may open) for access. The top bar comes from
+`web.nav`. In templates: `{{ at | when }}` for a date, `{{ at | ago }}` for "3 minutes
+ago"; a wide table goes in `<div class="scroll" tabindex="0" role="region"
+aria-label="...">` so it scrolls on a phone; htmx is loaded on every page. The CSP
+allows no inline script or style: page scripts are files under static/.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from mailbeacon.web.static_paths import STATIC
 
 def install(app: FastAPI) -> None:
     from mailbeacon.api.errors import IdOutOfRange, error_body
-    from mailbeacon.web import composer, engaged, outbox, pages, rules
+    from mailbeacon.web import composer, engaged, imports, leads, lists, outbox, pages, rules
     from mailbeacon.web.auth import PageExit, templates
 
     async def _exit(_: Request, e: Exception) -> Response:
@@ -37,6 +42,10 @@ def install(app: FastAPI) -> None:
     # Before pages: /campaigns/new and the campaign's sub-pages are not a campaign id.
     app.include_router(composer.router)
     app.include_router(engaged.router)
+    # Before pages: /leads/import and /leads/export.csv are not /leads/{lead_id}.
+    app.include_router(imports.router)
+    app.include_router(leads.router)
+    app.include_router(lists.router)
     app.include_router(pages.router)
     app.include_router(outbox.router)
     app.include_router(rules.router)

@@ -7,23 +7,30 @@ permission matrix keeps away from tracking data (the sales roles).
 from __future__ import annotations
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from mailbeacon.api.context import Services
 from mailbeacon.crm.access import Permission, allowed
 from mailbeacon.crm.users import Principal, get_session_principal
 from mailbeacon.edge.client import ClientAddress
+from mailbeacon.web import nav
 from mailbeacon.web import session as sessions
+from mailbeacon.web.dates import ago, when
 from mailbeacon.web.static_paths import TEMPLATES
 
 templates = Jinja2Templates(directory=TEMPLATES)
+# Every page: `{{ x | when }}` for dates, and the top bar's links for the role.
+templates.env.filters["when"] = when
+templates.env.filters["ago"] = ago
+templates.env.globals["nav_links"] = nav.nav_links
+templates.env.globals["nav_current"] = nav.current
 
 
 class PageExit(Exception):
     """Raised by a page to answer with `response` instead (redirect or 403)."""
 
-    def __init__(self, response: HTMLResponse | RedirectResponse) -> None:
+    def __init__(self, response: Response) -> None:
         self.response = response
 
 

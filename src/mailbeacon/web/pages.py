@@ -18,12 +18,10 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 
-from mailbeacon.analytics.engagement import lead_engagement
-from mailbeacon.analytics.events import lead_activity
-from mailbeacon.analytics.report import campaign_report
+from mailbeacon.analytics.report import campaign_headlines, campaign_report
 from mailbeacon.api import throttle
+from mailbeacon.api.errors import html_error
 from mailbeacon.crm import campaigns as crm_campaigns
-from mailbeacon.crm import leads as crm_leads
 from mailbeacon.crm.access import Permission, allowed
 from mailbeacon.crm.errors import NotFound
 from mailbeacon.crm.users import authenticate_password, end_sessions, session_epoch
@@ -39,6 +37,7 @@ from mailbeacon.web.auth import (
     templates,
     tracking_user,
 )
+from mailbeacon.web.minutes import minute_series
 
 router = APIRouter(include_in_schema=False)
 LIVE_POLL_SECONDS = 1.0
@@ -54,11 +53,35 @@ HEADLINE = (
     ("forwards", "Forwards", "forward-to-a-friend sends and other readers"),
     ("unsubscribes", "Unsubscribes", "leads who unsubscribed from this campaign"),
 )
+# Set apart from the human numbers: (field, label, reasons field, what it means).
 SET_APART = (
-    ("machine_opens", "Machine opens", "machine_opens_by_reason"),
-    ("bot_clicks", "Bot clicks", "bot_clicks_by_reason"),
-    ("opens_total", "Opens, every verdict", None),
-    ("opens_unique", "Naive unique opens", None),
+    (
+        "machine_opens",
+        "Machine opens",
+        "machine_opens_by_reason",
+        "Pixel loads by privacy proxies (Apple Mail), security scanners and bots, "
+        "not by a person reading.",
+    ),
+    (
+        "bot_clicks",
+        "Bot clicks",
+        "bot_clicks_by_reason",
+        "Link visits by security scanners and link checkers, often before delivery.",
+    ),
+    (
+        "opens_total",
+        "All pixel loads (people and machines)",
+        None,
+        "Every time the tracking image was fetched, counting repeats and machines. "
+        "Most email tools call this total opens; it overstates reading.",
+    ),
+    (
+        "opens_unique",
+        "Leads with any pixel load",
+        None,
+        "Leads whose copy fetched the image at least once, by a person or a machine. "
+        "Most email tools call this unique opens; Apple Mail alone makes it high.",
+    ),
 )
 
 
@@ -165,14 +188,22 @@ async def logout(request: Request, csrf: str = Form("")) -> Response:
     return response
 
 
+HOME_CAMPAIGNS = 10
+
+
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request) -> Response:
+    """The latest campaigns with their human rates; the sales roles go to their leads."""
     found = await current_user(request)
     if found is None:
         return RedirectResponse("/login", status_code=303)
-    who = found[0]
-    tracking = allowed(who.role, who.plan, Permission.VIEW_TRACKING)
-    return RedirectResponse("/campaigns" if tracking else "/outbox", status_code=303)
+    who, session = found
+    if not allowed(who.role, who.plan, Permission.VIEW_TRACKING):
+        return RedirectResponse("/leads", status_code=303)
+    async with services(request).db.connect() as conn:
+        rows = (await crm_campaigns.list_campaigns(conn, who.company_id))[:HOME_CAMPAIGNS]
+        numbers = await campaign_headlines(conn, rows)
+    return render(request, "home.html", who, session, campaigns=rows, numbers=numbers)
 
 
 @router.get("/campaigns", response_class=HTMLResponse)
@@ -180,16 +211,21 @@ async def campaigns_page(request: Request) -> Response:
     who, session = await tracking_user(request)
     async with services(request).db.connect() as conn:
         rows = await crm_campaigns.list_campaigns(conn, who.company_id)
-        reports = {c["id"]: await campaign_report(conn, who.company_id, c["id"]) for c in rows}
+        # The headline only: a full report per row would run an estimate for each.
+        reports = await campaign_headlines(conn, rows)
     return render(request, "campaigns.html", who, session, campaigns=rows, reports=reports)
 
 
 async def _report(request: Request, company_id: int, campaign_id: int) -> dict[str, Any]:
     try:
         async with services(request).db.connect() as conn:
-            return jsonable(await campaign_report(conn, company_id, campaign_id))
+            report = await campaign_report(conn, company_id, campaign_id)
+            # Minutes old: the chart counts by minute (the rollups are hourly).
+            report["over_time_minutes"] = await minute_series(conn, campaign_id, now())
+            return jsonable(report)
     except NotFound:
-        raise PageExit(HTMLResponse("campaign not found", status_code=404)) from None
+        page = await html_error(request, 404, message="There is no such campaign.")
+        raise PageExit(page) from None
 
 
 @router.get("/campaigns/{campaign_id}", response_class=HTMLResponse)
@@ -236,12 +272,7 @@ async def campaign_live(request: Request, campaign_id: int) -> Response:
 
 @router.get("/leads/{lead_id}", response_class=HTMLResponse)
 async def lead_page(request: Request, lead_id: int) -> Response:
-    who, session = await tracking_user(request)
-    try:
-        async with services(request).db.connect() as conn:
-            lead = await crm_leads.get_lead(conn, who, lead_id)
-            engagement = await lead_engagement(conn, who.company_id, lead_id)
-            timeline = await lead_activity(conn, who.company_id, lead_id, limit=500)
-    except NotFound:
-        return HTMLResponse("lead not found", status_code=404)
-    return render(request, "lead.html", who, session, lead=lead, e=engagement, timeline=timeline)
+    # Built in web.leads beside its edit and delete (which show it again with errors).
+    from mailbeacon.web.leads import lead_view
+
+    return await lead_view(request, lead_id)

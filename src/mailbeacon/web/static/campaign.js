@@ -9,11 +9,63 @@
 
   function entries(obj) { return Object.keys(obj).map(function (k) { return [k, obj[k]]; }); }
 
+  // The report's series are hourly since the send. Two days or less: by hour, labelled
+  // with the reader's clock; longer: summed by day, labelled with the date. A series
+  // this short draws as bars: a line through one or two points shows nothing.
+  var DAY_AFTER_HOURS = 48;
+
+  function sentAt(r) {
+    if (!r.sent_at) return null;
+    var s = String(r.sent_at);
+    var at = new Date(/(Z|[+-]\d\d:?\d\d)$/.test(s) ? s : s + "Z");
+    return isNaN(at.getTime()) ? null : at;
+  }
+
+  function sum(values, size) {
+    var out = [];
+    for (var i = 0; i < values.length; i += size) {
+      out.push(values.slice(i, i + size).reduce(function (a, b) { return a + b; }, 0));
+    }
+    return out;
+  }
+
+  // A campaign minutes old: the page adds a minute series; wider buckets past an hour.
+  function overMinutes(r) {
+    var t = r.over_time_minutes, n = t.minutes_since_send.length;
+    var size = n > 120 ? 10 : n > 60 ? 5 : 1, start = new Date(t.started_at);
+    var fmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+    var labels = sum(t.minutes_since_send.map(function () { return 0; }), size).map(function (_, i) {
+      return fmt.format(new Date(start.getTime() + i * size * 60e3));
+    });
+    var caption = document.getElementById("chart-time-caption");
+    if (caption) caption.textContent = "Opens and clicks since the send, by " + (size === 1 ? "minute" : size + " minutes");
+    return { type: labels.length <= 3 ? "bar" : "line", labels: labels,
+      sets: [["Human opens", sum(t.human_opens, size)], ["Clicks", sum(t.clicks, size)],
+             ["Machine opens", sum(t.machine_opens, size)]] };
+  }
+
+  function overTime(r) {
+    if (r.over_time_minutes) return overMinutes(r);
+    var t = r.over_time, hours = t.hours_since_send, sent = sentAt(r);
+    var byDay = hours.length > DAY_AFTER_HOURS, size = byDay ? 24 : 1;
+    var dayFmt = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
+    var hourFmt = new Intl.DateTimeFormat(undefined, hours.length > 24
+      ? { weekday: "short", hour: "2-digit", minute: "2-digit" } : { hour: "2-digit", minute: "2-digit" });
+    var labels = sum(hours.map(function () { return 0; }), size).map(function (_, i) {
+      if (!sent) return byDay ? "day " + (i + 1) : "+" + i + " h";
+      var at = new Date(sent.getTime() + i * size * 3600e3);
+      return byDay ? dayFmt.format(at) : hourFmt.format(at);
+    });
+    var caption = document.getElementById("chart-time-caption");
+    if (caption) caption.textContent = "Opens and clicks since the send, by " + (byDay ? "day" : "hour");
+    return { type: labels.length <= 3 ? "bar" : "line", labels: labels,
+      sets: [["Human opens", sum(t.human_opens, size)], ["Clicks", sum(t.clicks, size)],
+             ["Machine opens", sum(t.machine_opens, size)]] };
+  }
+
   function specs(r) {
-    var t = r.over_time;
     return {
-      "chart-time": { type: "line", labels: t.hours_since_send.map(function (h) { return h + "h"; }),
-        sets: [["Human opens", t.human_opens], ["Clicks", t.clicks], ["Machine opens", t.machine_opens]] },
+      "chart-time": overTime(r),
       "chart-hour": { type: "bar", labels: r.by_hour.map(function (_, h) { return h + ":00"; }),
         sets: [["Human opens", r.by_hour]] },
       "chart-client": { type: "bar", dict: r.by_client },
@@ -37,6 +89,7 @@
     var all = specs(r);
     Object.keys(all).forEach(function (id) {
       var spec = all[id], sets = datasets(spec), chart = charts[id];
+      if (chart && chart.config.type !== spec.type) { chart.destroy(); chart = null; }
       if (chart) {
         chart.data.labels = spec.labels;
         chart.data.datasets = sets;
