@@ -13,6 +13,7 @@ errors; a salesperson gets 403 on every campaign page. Screenshots for the READM
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import re
 from email.utils import parseaddr
@@ -28,6 +29,11 @@ pytestmark = [
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian's /usr/bin/chromium"),
 ]
 DOCS = Path(__file__).resolve().parents[2] / "docs"
+# tests/web/axe.py (axe-core through DevTools), loaded by path: test folders are no packages.
+_AXE = importlib.util.spec_from_file_location("axe", Path(__file__).parents[1] / "web" / "axe.py")
+assert _AXE and _AXE.loader
+axe = importlib.util.module_from_spec(_AXE)
+_AXE.loader.exec_module(axe)
 THUNDERBIRD = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.3.0"
 PASSWORD = "marketing-pass-1"
 # Line 1 is the header; lines 3 and 5 are bad (no address, a broken one).
@@ -138,6 +144,7 @@ def test_marketing_manager_walks_the_whole_job(live: Live, mailbox: tuple[Mailbo
         expect(shown.locator("a[href*='/c/']").first).to_be_attached()
         expect(live_frame.locator("h1")).to_have_text("Spring news for {{company}}")
         shoot(page, DOCS / "screenshot-composer.png")
+        violations = {"composer": axe.check_axe(page)}
         # The phone width: nothing wider than the screen.
         page.set_viewport_size({"width": 390, "height": 900})
         page.screenshot(path="/tmp/x/composer-390.png", full_page=True)
@@ -167,11 +174,13 @@ def test_marketing_manager_walks_the_whole_job(live: Live, mailbox: tuple[Mailbo
         # Send now: the confirmation names the count, then the progress bar finishes.
         page.get_by_role("button", name="Send now").click()
         expect(page.get_by_role("heading", name="Send to 3 leads?")).to_be_visible()
+        violations["confirm"] = axe.check_axe(page)
         page.get_by_role("button", name="Send to 3 leads").click()
         expect(page.get_by_label("Sending progress")).to_be_visible()
         expect(page.locator("#send-status")).to_contain_text("3 sent", timeout=30_000)
         expect(page.locator("#send-status")).to_contain_text("done")
         assert page.get_by_label("Sending progress").evaluate("p => p.value") == 100
+        violations["sending"] = axe.check_axe(page)
         mails = box.wait(4)
         real = [m for m in mails[1:] if not m["Subject"].startswith("[Test]")]
         assert sorted(parseaddr(m["To"])[1] for m in real) == [
@@ -201,6 +210,8 @@ def test_marketing_manager_walks_the_whole_job(live: Live, mailbox: tuple[Mailbo
             "href", re.compile(r"^/leads/\d+$")
         )
         expect(page.locator("#engaged-not_opened")).not_to_contain_text("ada@example.com")
+        violations["campaign"] = axe.check_axe(page)
+        assert violations == {k: [] for k in violations}, violations
 
         page.screenshot(
             path=str(DOCS / "screenshot-engaged.png"), clip=who_engaged_box(page), full_page=True

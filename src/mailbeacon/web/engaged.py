@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
-from datetime import datetime
 from typing import Any
 
 from fastapi import Request
@@ -43,17 +42,6 @@ SECTIONS = (
     ("bounced", "Bounced", "The mail to them failed."),
 )
 TITLES = {key: (title, hint) for key, title, hint in SECTIONS}
-
-
-def utc(value: Any) -> str:
-    """A time for people: UTC to the second, no microseconds ("" for none)."""
-    if not value:
-        return ""
-    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-templates.env.filters.setdefault("utc", utc)
 
 
 async def section(
