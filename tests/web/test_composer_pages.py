@@ -81,7 +81,10 @@ async def test_compose_save_refuse_and_preview(client: httpx.AsyncClient, site: 
     assert '<option value="footer" selected>' in page.text
     assert 'id="track_clicks" name="track_clicks" value="1" >' in page.text  # unchecked
 
-    previewed = await client.post(edit, data={**form, "subject": "Hi", "action": "preview"})
+    posted = await client.post(edit, data={**form, "subject": "Hi", "action": "preview"})
+    assert posted.status_code == 303
+    assert posted.headers["location"] == f"/campaigns/{campaign_id}/edit?preview=1&lead="
+    previewed = await client.get(posted.headers["location"])
     assert previewed.status_code == 200, previewed.text
     assert "Preview as" in previewed.text and "bytes of HTML" in previewed.text
     frame = re.search(r'id="lead-preview" src="(/campaigns/\d+/preview/\d+)"', previewed.text)

@@ -13,6 +13,7 @@ with the number of recipients, and the confirmed send shows a live progress bar.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -218,13 +219,27 @@ async def new_campaign(request: Request) -> Response:
 
 
 @router.get("/campaigns/{campaign_id}/edit", response_class=HTMLResponse)
-async def edit_campaign(request: Request, campaign_id: int, saved: str = "") -> Response:
+async def edit_campaign(
+    request: Request,
+    campaign_id: int,
+    saved: str = "",
+    preview: str = "",
+    lead: str = "",
+    tested: str = "",
+) -> Response:
+    """The draft's form; `?preview=1&lead=N` shows it previewed as lead N (a GET: a
+    preview stores nothing, so the saved form's answer survives a reload)."""
     who, session = await _composer_user(request)
     campaign = await _draft(request, who, campaign_id)
     if campaign["status"] != "draft":
         return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
+    form = _form_of(campaign)
+    if preview:
+        return await _preview(request, who, session, campaign_id, form, lead)
     notice = "Draft saved." if saved else ""
-    return await _page(request, who, session, campaign_id, _form_of(campaign), notice=notice)
+    if tested:
+        notice = f"Test sent to {tested}. It is counted nowhere."
+    return await _page(request, who, session, campaign_id, form, notice=notice, test_email=tested)
 
 
 @router.post("/campaigns/new", response_class=HTMLResponse)
@@ -260,9 +275,11 @@ async def _submit(request: Request, campaign_id: int | None) -> Response:
     assert saved_id is not None
     if action == "send":
         return RedirectResponse(f"/campaigns/{saved_id}/send", status_code=303)
-    if action == "preview":
-        lead = str(data.get("preview_lead", ""))
-        return await _preview(request, who, session, saved_id, form, lead)
+    if action == "preview":  # saved: shown by a GET, so a reload does not post again
+        lead = quote(str(data.get("preview_lead", "")))
+        return RedirectResponse(
+            f"/campaigns/{saved_id}/edit?preview=1&lead={lead}", status_code=303
+        )
     if action == "test":
         return await _test(request, who, session, saved_id, form, str(data.get("test_email", "")))
     return RedirectResponse(f"/campaigns/{saved_id}/edit?saved=1", status_code=303)
@@ -316,8 +333,9 @@ async def _test(
         return await _page(
             request, who, session, campaign_id, form, {field: e.message}, 422, test_email=email
         )
-    notice = f"Test sent to {sent['email']}: “{sent['subject']}”. It is counted nowhere."
-    return await _page(request, who, session, campaign_id, form, notice=notice, test_email=email)
+    return RedirectResponse(
+        f"/campaigns/{campaign_id}/edit?tested={quote(sent['email'])}", status_code=303
+    )
 
 
 async def _progress(request: Request, who: Principal, campaign_id: int) -> dict[str, Any]:
