@@ -68,9 +68,9 @@ def _walk(base: str, email: str, password: str, campaign_id: int) -> dict[str, A
         visit("/rules/new")
         page.get_by_label("Name").fill("Warm leads")
         page.get_by_label("Trigger").select_option("opened")
-        page.get_by_label("Then (actions, JSON as in the API)").fill(
-            '[{"type": "add_score", "points": 5}]'
-        )
+        first = page.get_by_role("group", name="Then, action 1")
+        first.get_by_label("Action").select_option("add_score")
+        first.get_by_label("Points").fill("5")
         page.get_by_role("button", name="Create rule").click()
         page.wait_for_url(re.compile(r".*/rules/\d+$"))
         rule_path = page.url.removeprefix(base)

@@ -21,7 +21,7 @@ from mailbeacon.web.static_paths import STATIC
 
 def install(app: FastAPI) -> None:
     from mailbeacon.api.errors import IdOutOfRange, error_body
-    from mailbeacon.web import imports, leads, lists, outbox, pages, rules
+    from mailbeacon.web import composer, engaged, imports, leads, lists, outbox, pages, rules
     from mailbeacon.web.auth import PageExit, templates
 
     async def _exit(_: Request, e: Exception) -> Response:
@@ -39,6 +39,9 @@ def install(app: FastAPI) -> None:
 
     app.add_exception_handler(PageExit, _exit)
     app.add_exception_handler(IdOutOfRange, _no_such_id)
+    # Before pages: /campaigns/new and the campaign's sub-pages are not a campaign id.
+    app.include_router(composer.router)
+    app.include_router(engaged.router)
     # Before pages: /leads/import and /leads/export.csv are not /leads/{lead_id}.
     app.include_router(imports.router)
     app.include_router(leads.router)

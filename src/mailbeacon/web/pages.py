@@ -232,6 +232,8 @@ async def _report(request: Request, company_id: int, campaign_id: int) -> dict[s
 async def campaign_page(request: Request, campaign_id: int) -> Response:
     who, session = await tracking_user(request)
     report = await _report(request, who.company_id, campaign_id)
+    from mailbeacon.web import engaged  # the who-engaged lists; it imports `render` from here
+
     return render(
         request,
         "campaign.html",
@@ -242,6 +244,7 @@ async def campaign_page(request: Request, campaign_id: int) -> Response:
         report_json=json.dumps(report).replace("<", "\\u003c"),
         headline=HEADLINE,
         set_apart=SET_APART,
+        engaged=await engaged.sections(request, who, campaign_id),
     )
 
 

@@ -1,9 +1,11 @@
 """Dashboard pages for automation rules: the list with their last run, a form to
 create one, enable/disable, and a rule's last runs and webhook deliveries.
 
-The form takes the trigger in fields and the actions as JSON (the API's shape), and
-validates both with the same pydantic model as the API, so a page and a script can
-never disagree about what a rule is.
+The form takes the trigger and up to `ACTION_ROWS` actions in fields (each action type
+its own: points, a list, subject and HTML, a webhook's URL and secret...), builds the
+API's shape from them and validates it with the same pydantic model as the API, so a
+page and a script can never disagree about what a rule is. An error inside an action
+is shown next to its field. (A posted `actions` JSON, the API's shape, still works.)
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pydantic import ValidationError
 
 from mailbeacon.automation import rules as store
 from mailbeacon.automation.model import RuleIn, RulePatch
+from mailbeacon.crm import lists as crm_lists
 from mailbeacon.crm.errors import CrmError, NotFound
 from mailbeacon.store.render import iso, jsonable
 from mailbeacon.web import session as sessions
@@ -24,7 +27,27 @@ from mailbeacon.web.auth import PageExit, services, tracking_user
 from mailbeacon.web.pages import render
 
 router = APIRouter(include_in_schema=False)
-EXAMPLE_ACTIONS = '[{"type": "add_score", "points": 10}, {"type": "notify_owner"}]'
+ACTION_ROWS = 3
+ACTION_TYPES = (
+    ("add_score", "add to the score"),
+    ("add_to_list", "add to a list"),
+    ("remove_from_list", "remove from a list"),
+    ("send_email", "send an email"),
+    ("webhook", "call a webhook"),
+    ("notify_owner", "notify the lead's owner"),
+    ("assign_owner", "assign an owner"),
+)
+# Each action type's own fields (the form's names after `action{i}_`), as the API names them.
+ACTION_FIELDS = {
+    "add_score": ("points",),
+    "add_to_list": ("list_id",),
+    "remove_from_list": ("list_id",),
+    "send_email": ("subject", "html"),
+    "webhook": ("url", "secret"),
+    "notify_owner": ("note",),
+    "assign_owner": ("user_id",),
+}
+INTEGERS = ("points", "list_id", "user_id", "delay_seconds")
 TRIGGERS = ("opened", "clicked", "forwarded", "unsubscribed", "not_opened")
 
 
@@ -46,8 +69,56 @@ async def rules_page(request: Request) -> Response:
 @router.get("/rules/new", response_class=HTMLResponse)
 async def new_rule_page(request: Request) -> Response:
     who, session = await tracking_user(request)
-    form = {"trigger_type": "opened", "actions": EXAMPLE_ACTIONS}
-    return render(request, "rule_new.html", who, session, form=form, triggers=TRIGGERS, error="")
+    form = {"trigger_type": "opened", "action0_type": "add_score", "action0_points": "10"}
+    return await _form_page(request, who, session, form, "", {})
+
+
+async def _form_page(
+    request: Request,
+    who: Any,
+    session: Any,
+    form: dict[str, str],
+    error: str,
+    errors: dict[str, str],
+    status: int = 200,
+) -> Response:
+    async with services(request).db.connect() as conn:
+        lists = await crm_lists.all_lists(conn, who)
+    page = render(
+        request,
+        "rule_new.html",
+        who,
+        session,
+        form=form,
+        triggers=TRIGGERS,
+        error=error,
+        errors=errors,
+        rows=range(ACTION_ROWS),
+        action_types=ACTION_TYPES,
+        lists=lists,
+    )
+    page.status_code = status
+    return page
+
+
+def _actions(form: dict[str, str]) -> list[dict[str, Any]]:
+    """The API's actions from the form's rows (a row without a type is no action)."""
+    actions: list[dict[str, Any]] = []
+    for i in range(ACTION_ROWS):
+        kind = form.get(f"action{i}_type", "")
+        if not kind:
+            continue
+        action: dict[str, Any] = {"type": kind}
+        for name in (*ACTION_FIELDS.get(kind, ()), "delay_seconds"):
+            value = form.get(f"action{i}_{name}", "").strip()
+            if not value:
+                continue
+            if name in INTEGERS:
+                action[name] = int(value) if value.lstrip("-").isdigit() else value
+            else:
+                action[name] = value
+        actions.append(action)
+    return actions
 
 
 def _trigger(form: dict[str, str]) -> dict[str, Any]:
@@ -75,6 +146,7 @@ async def create_rule(
     actions: str = Form(""),
     repeat: str = Form(""),
 ) -> Response:
+    data = await request.form()
     who, session = await tracking_user(request)
     if not _csrf_ok(request, session, csrf):
         return Response("CSRF token missing or wrong", status_code=403)
@@ -89,13 +161,17 @@ async def create_rule(
         "actions": actions,
         "repeat": repeat,
     }
+    for i in range(ACTION_ROWS):
+        for part in ("type", *{f for fs in ACTION_FIELDS.values() for f in fs}, "delay_seconds"):
+            form[f"action{i}_{part}"] = str(data.get(f"action{i}_{part}", ""))
+    errors: dict[str, str] = {}
     try:
         body = RuleIn.model_validate(
             {
                 "name": name,
                 "repeat": bool(repeat),
                 "trigger": _trigger(form),
-                "actions": json.loads(actions or "[]"),
+                "actions": json.loads(actions) if actions.strip() else _actions(form),
             }
         )
         async with services(request).db.begin() as conn:
@@ -104,12 +180,18 @@ async def create_rule(
         error = f"actions: not valid JSON ({e.msg} at character {e.pos})"
     except ValidationError as e:
         first = e.errors()[0]
-        error = f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+        loc = [str(p) for p in first["loc"]]
+        error = f"{'.'.join(loc)}: {first['msg']}"
+        if len(loc) >= 2 and loc[0] == "actions" and loc[1].isdigit():
+            # actions.0.url (or actions.0.webhook.url, the union's branch): the row's field.
+            field = loc[-1] if len(loc) > 2 else "type"
+            errors[f"action{loc[1]}_{field}"] = first["msg"]
+            error = f"Action {int(loc[1]) + 1}: {first['msg']} (shown next to the field)."
     except CrmError as e:
         error = e.message
     else:
         return RedirectResponse(f"/rules/{rule['id']}", status_code=303)
-    return render(request, "rule_new.html", who, session, form=form, triggers=TRIGGERS, error=error)
+    return await _form_page(request, who, session, form, error, errors)
 
 
 @router.post("/rules/{rule_id}/enabled")

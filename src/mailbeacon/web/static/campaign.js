@@ -156,13 +156,37 @@
     }
   }
 
+  // Who engaged: each list's first page fetched again (an HTML fragment) and swapped
+  // in when the report changes, so a new opener shows under "Opened" (and leaves
+  // "Not opened") without a reload.
+  var refetching = false;
+  function refreshEngaged() {
+    var lists = Array.prototype.slice.call(document.querySelectorAll("section.engaged[data-engagement]"));
+    if (!lists.length || refetching) { return; }
+    refetching = true;
+    Promise.all(lists.map(function (old) {
+      var key = old.dataset.engagement;
+      return fetch(window.location.pathname + "/engaged/" + key + "/fragment", { credentials: "same-origin" })
+        .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+        .then(function (html) {
+          var box = document.createElement("div");
+          box.innerHTML = html;
+          var fresh = box.querySelector("#engaged-" + key);
+          var now = document.getElementById("engaged-" + key);
+          if (fresh && now) { now.replaceWith(fresh); }
+        });
+    }))
+      .catch(function () { /* the next report tries again */ })
+      .then(function () { refetching = false; });
+  }
+
   draw(report);
   if (window.EventSource) {
     var live = document.getElementById("live");
     var source = new EventSource(window.location.pathname + "/live");
     source.addEventListener("report", function (msg) {
       var r = JSON.parse(msg.data);
-      numbers(r); draw(r);
+      numbers(r); draw(r); refreshEngaged();
       live.classList.add("flash");
       setTimeout(function () { live.classList.remove("flash"); }, 600);
     });
