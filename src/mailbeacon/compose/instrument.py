@@ -74,8 +74,10 @@ def instrument(
         plain = html_to_text(document.serialize(root))
     else:
         plain = render(text, fields, html=False)
-    plain = track_text_links(add_footer(plain, unsubscribe_url, footer_forward), tracker)
-    rewrite_links(root, tracker)
+    plain = add_footer(plain, unsubscribe_url, footer_forward)
+    if opts.track_clicks:
+        plain = track_text_links(plain, tracker)
+        rewrite_links(root, tracker)
     pixel_src = _add_machinery(root, tracker, opts, footer_el)
     if note is not None:
         # After link rewriting: a URL the forwarder typed stays text, never a link we vouch for.
@@ -98,7 +100,7 @@ def instrument(
         html=out,
         text=plain,
         links=tracker.links,
-        warnings=tuple(placement.clip_warnings(out, pixel_src)),
+        warnings=tuple(placement.clip_warnings(out, pixel_src) if pixel_src else ()),
         headers=headers,
     )
 
@@ -128,14 +130,16 @@ def _add_machinery(
     root: HtmlElement, tracker: Tracker, opts: Options, footer_el: HtmlElement | None
 ) -> str:
     """The honeypot (after the content) and the pixel (where the campaign wants it);
-    the pixel's URL."""
+    the pixel's URL ("" when opens are not tracked)."""
     body = document.body(root)
-    if opts.honeypot:
+    if opts.honeypot and opts.track_clicks:
         hp = placement.honeypot(tracker.honeypot_url())
         if footer_el is not None:
             footer_el.addprevious(hp)
         else:
             body.append(hp)
+    if not opts.track_opens:
+        return ""
     src = tracker.pixel_url(opts.pixel_format)
     placement.place_pixel(body, placement.pixel(src), opts.pixel_placement, footer_el)
     return src

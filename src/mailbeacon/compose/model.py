@@ -54,6 +54,15 @@ class Options:
     # same URL wherever the author writes it, whether this is on or not.
     forward_link: bool = False
     honeypot: bool = True
+    # A campaign can turn tracking off: no pixel without opens; links go straight to
+    # their destination (and no honeypot) without clicks. Unsubscribing always works.
+    track_opens: bool = True
+    track_clicks: bool = True
+
+
+# Where a campaign keeps its tracking switches until the row has columns for them: in
+# its `tags` list, as these markers (the composer writes them, delivery reads them).
+TRACKING_OFF_TAGS = {"opens": "tracking:opens-off", "clicks": "tracking:clicks-off"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from mailbeacon.compose import (
     instrument,
     sent_headers,
 )
+from mailbeacon.compose.model import TRACKING_OFF_TAGS
 from mailbeacon.delivery.smtp import PermanentFailure, SmtpTransport, TemporaryFailure, Transport
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database, now
@@ -70,6 +71,7 @@ async def load_recipient(conn: AsyncConnection, company_id: int, lead_id: int) -
 def campaign_options(row: Any) -> Options:
     """How a campaign row asks its mail to be instrumented."""
     utm = dict(row.utm) if row.utm else None
+    tags = set(row.tags or ())
     if utm is not None:
         utm.setdefault("campaign", row.name)
     return Options(
@@ -77,6 +79,8 @@ def campaign_options(row: Any) -> Options:
         pixel_format=row.pixel_format or "gif",
         utm=utm,
         forward_link=bool(row.forward_link),
+        track_opens=TRACKING_OFF_TAGS["opens"] not in tags,
+        track_clicks=TRACKING_OFF_TAGS["clicks"] not in tags,
     )
 
 

@@ -23,6 +23,7 @@ from mailbeacon.api import campaign_leads as api_leads
 from mailbeacon.api import campaigns as api_campaigns
 from mailbeacon.api.errors import ApiError
 from mailbeacon.api.merge_fields import check_merge_fields
+from mailbeacon.compose.model import TRACKING_OFF_TAGS
 from mailbeacon.crm import campaigns as crm_campaigns
 from mailbeacon.crm import lists as crm_lists
 from mailbeacon.crm.access import Permission, allowed
@@ -34,9 +35,8 @@ from mailbeacon.web.auth import PageExit, services, templates, tracking_user
 from mailbeacon.web.pages import render
 
 router = APIRouter(include_in_schema=False)
-# The composer's own switches, kept in the campaign's `tags` (a list of strings) until
-# the campaign row has a place for them: compose does not read them yet.
-TRACKING_TAGS = {"opens": "tracking:opens-off", "clicks": "tracking:clicks-off"}
+# "Track opens" and "Track clicks" are kept in the campaign's `tags`, as compose reads them.
+TRACKING_TAGS = TRACKING_OFF_TAGS
 # The email's own document, framed by the composer: its inline styles and images load
 # (the preview's pixel is signed by a throwaway key and records nothing), no scripts.
 # A srcdoc frame would inherit the dashboard's strict CSP and drop the email's styles.

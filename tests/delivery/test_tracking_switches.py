@@ -1,0 +1,63 @@
+"""A campaign that turns tracking off: "Track opens" and "Track clicks" in the composer.
+
+Sent through real SMTP: with opens off the mail has no pixel; with clicks off its links
+go straight to their destination and it has no honeypot; unsubscribing works either way.
+"""
+
+from __future__ import annotations
+
+import email
+from email import policy
+from typing import Any
+
+import pytest
+
+from mailbeacon.compose.model import TRACKING_OFF_TAGS
+from mailbeacon.delivery import Outbox, send_campaign
+from mailbeacon.settings import Settings
+from mailbeacon.store import Database
+from mailbeacon.tokens import Signer
+
+
+def _html(raw: bytes) -> str:
+    mail = email.message_from_bytes(raw, policy=policy.default)
+    return mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("off", "pixel", "tracked_links"),
+    [
+        ((), True, True),
+        (("opens",), False, True),
+        (("clicks",), True, False),
+        (("opens", "clicks"), False, False),
+    ],
+)
+async def test_switches_decide_what_the_sent_mail_tracks(
+    db: Database,
+    settings: Settings,
+    signer: Signer,
+    outbox: Outbox,
+    make_lead: Any,
+    make_campaign: Any,
+    company_id: int,
+    off: tuple[str, ...],
+    pixel: bool,
+    tracked_links: bool,
+) -> None:
+    ann = await make_lead("ann@example.com", first_name="Ann")
+    tags = ["news", *(TRACKING_OFF_TAGS[k] for k in off)]
+    campaign_id = await make_campaign([ann], tags=tags)
+    settings = settings.with_(smtp_url=outbox.url)
+    await send_campaign(db, settings, signer, company_id, campaign_id, None)
+
+    [sent] = outbox.messages()
+    html = _html(sent.read_bytes())
+    base = settings.base_url
+    assert (f"{base}/o/" in html) is pixel
+    assert (f"{base}/c/" in html) is tracked_links
+    assert ('href="https://shop.example/sale"' in html) is not tracked_links
+    # The unsubscribe link and headers stay whatever is tracked.
+    assert f"{base}/u/" in html
+    mail = email.message_from_bytes(sent.read_bytes(), policy=policy.default)
+    assert mail["List-Unsubscribe"].startswith(f"<{base}/u/")
