@@ -130,7 +130,7 @@ def test_a_fresh_install_signs_with_its_own_private_key_and_keeps_it(
         unsubscribe = Token(Kind.UNSUBSCRIBE, lead_id=lead_id, **ids)
 
         # Forged with the old constant key: no session, no unsubscribe.
-        forged = sessions.issue(OLD_CONSTANT_KEY, int(user["id"]))
+        forged = sessions.issue(OLD_CONSTANT_KEY, int(user["id"]), 0)
         page = httpx.get(f"{base}/campaigns", cookies={sessions.SESSION_COOKIE: forged})
         assert page.status_code == 303 and page.headers["location"].startswith("/login")
         forged_token = Signer(OLD_CONSTANT_KEY).sign(unsubscribe)
@@ -140,7 +140,7 @@ def test_a_fresh_install_signs_with_its_own_private_key_and_keeps_it(
         )
 
         # Signed with the key in the file: the same requests work (the test can fail).
-        cookie = sessions.issue(keys, int(user["id"]))
+        cookie = sessions.issue(keys, int(user["id"]), 0)
         page = httpx.get(f"{base}/campaigns", cookies={sessions.SESSION_COOKIE: cookie})
         assert page.status_code == 200
         token = Signer(keys).sign(unsubscribe)
