@@ -75,8 +75,8 @@ def send(api: httpx.Client, lead_id: int, **extra: Any) -> dict[str, Any]:
 
 
 def read_later(live: Live, message_id: int, minutes: int = 10) -> None:
-    """Move the send back in time: a click seconds after delivery is what security
-    scanners do, and enrichment (rightly) sets it apart from a reader's."""
+    """Move the send back in time, so the story reads as a reader coming back to the
+    mail later (timing alone never makes a verdict: see docs/tracking.md)."""
 
     async def run() -> None:
         db = Database.unpooled(live.database)
