@@ -36,6 +36,7 @@ from typing import Any
 from sqlalchemy import Select, and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mailbeacon.analytics.report import privacy_prefetched
 from mailbeacon.analytics.rules import BOT_CLICK, HUMAN, MACHINE, lead_key
 from mailbeacon.crm.campaigns import get_campaign
 from mailbeacon.crm.errors import Invalid
@@ -135,23 +136,6 @@ def _own_messages(campaign_id: int, after: int, *where: Any) -> Select[Any]:
     )
 
 
-def _prefetched(campaign_id: int) -> Any:
-    """EXISTS a privacy prefetch of the lead's own message (ix_events_message_at)."""
-    mine = m.alias("mine")
-    return exists(
-        select(events.c.id)
-        .select_from(mine.join(events, events.c.message_id == mine.c.id))
-        .where(
-            mine.c.campaign_id == campaign_id,
-            mine.c.lead_id == r.c.lead_id,
-            mine.c.forwarded_from_message_id.is_(None),
-            events.c.type == "open",
-            events.c.verdict == "prefetch",
-            events.c.forwarded.is_(False),
-        )
-    )
-
-
 def lead_ids_query(engagement: str, campaign_id: int, after: int) -> Select[Any]:
     """The query for the lead ids of one engagement after `after`, in lead id order."""
     c = campaign_id
@@ -162,7 +146,7 @@ def lead_ids_query(engagement: str, campaign_id: int, after: int) -> Select[Any]
     if engagement == "unsubscribed":
         return _rollup_ids(c, after, r.c.unsubscribed)
     if engagement == "privacy_protected":
-        return _rollup_ids(c, after, r.c.any_open, ~OPENED, _prefetched(c))
+        return _rollup_ids(c, after, r.c.any_open, ~OPENED, privacy_prefetched(c))
     if engagement == "bounced":
         return _own_messages(c, after, m.c.status == "failed")
     if engagement == "not_opened":

@@ -137,7 +137,7 @@ async def read_counters(conn: AsyncConnection, campaign_id: int) -> Counters:
     return dict(out)
 
 
-def _prefetched(campaign_id: int) -> Any:
+def privacy_prefetched(campaign_id: int) -> Any:
     """EXISTS an Apple privacy prefetch of the lead's own copy (ix_events_message_at)."""
     r, mine = rollup_campaign_leads, messages.alias("mine")
     return exists(
@@ -164,7 +164,7 @@ async def estimate_counts(conn: AsyncConnection, campaign_id: int, sent: int) ->
     """
     r = rollup_campaign_leads
     clicked = or_(r.c.human_click, r.c.inferred_open)
-    prefetched = and_(r.c.human_open == false(), _prefetched(campaign_id))
+    prefetched = and_(r.c.human_open == false(), privacy_prefetched(campaign_id))
     per_lead = (
         select(
             r.c.human_open.label("visible"),
