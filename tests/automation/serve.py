@@ -6,7 +6,9 @@ stage's waits (webhook backoff, lease, deadline grace) so the stories run in sec
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
+import signal
 import sys
 from dataclasses import dataclass
 
@@ -29,7 +31,16 @@ class QuickSettings(Settings):
     automation_deadline_grace: float = 0.3
 
 
+def die_with_parent() -> None:
+    """A test killed mid-story (a timeout, Ctrl-C) must not leave its server running:
+    Linux sends us SIGTERM when the process that started us ends."""
+    if sys.platform == "linux":
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def main() -> None:
+    die_with_parent()
     db_url, port, smtp_url = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     settings = QuickSettings(
         database_url=db_url,
