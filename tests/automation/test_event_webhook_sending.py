@@ -83,7 +83,7 @@ async def test_a_loopback_receiver_is_refused_at_sending_unless_allowed(
         who = Principal(user_id=0, company_id=company, role="administrator", plan="ultimate",
                         email="ada@acme.test")  # fmt: skip
         body = event_webhooks.EventWebhookIn(url=receiver.url, secret="k" * 8, events=["open"])
-        hook = await event_webhooks.create(conn, who, body)
+        hook = await event_webhooks.create(conn, who, body, allow_private=True)
         sub = Subscription(hook["id"], company, frozenset({"open"}), frozenset({"human"}))
         payload = json.dumps({"id": 1, "type": "open", "lead_id": 5})
         await queue(conn, [outbox_row(sub, 5, 1, "open", "event:1", payload, now())])

@@ -13,7 +13,6 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
-from mailbeacon.api.errors import ApiError
 from mailbeacon.api.fields import PathId
 from mailbeacon.api.responses import BODY, DOCUMENT_KEY, EVERY_ROUTE, FOUND
 from mailbeacon.automation import event_webhooks as store
@@ -22,7 +21,6 @@ from mailbeacon.automation.event_webhooks import (
     EventWebhookIn,
     EventWebhookPatch,
 )
-from mailbeacon.automation.ssrf import literal_private
 from mailbeacon.crm.access import Permission
 from mailbeacon.crm.users import Principal
 from mailbeacon.store.render import jsonable
@@ -36,20 +34,14 @@ router = APIRouter(
 CAN = Depends(require(Permission.MANAGE_TRACKING))
 
 
-def refuse_private(svc: Services, url: str) -> None:
-    if not svc.settings.webhook_allow_private and (inside := literal_private(url)) is not None:
-        message = f"url: {url} leads to a non-public address ({inside})"
-        raise ApiError(422, "invalid", message, "url")
-
-
 @router.post("", status_code=201, responses=BODY)
 async def create_webhook(
     body: EventWebhookIn, who: Principal = CAN, svc: Services = Depends(services)
 ) -> dict[str, Any]:
     """Subscribe a URL to event types and verdicts (default: `human` and `proxy`)."""
-    refuse_private(svc, body.url)
+    allow = svc.settings.webhook_allow_private
     async with svc.db.begin() as conn:
-        return jsonable(await store.create(conn, who, body))
+        return jsonable(await store.create(conn, who, body, allow_private=allow))
 
 
 @router.get("")

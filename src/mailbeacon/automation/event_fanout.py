@@ -3,9 +3,8 @@ outbox row per event and matching subscription.
 
 One batch is one transaction: the rows and the cursor advance commit together, and the
 cursor moves by compare-and-set (a second process that lost its lease rolls back), so
-an event is queued once per subscription however often it is read. A subscription made
-now sees events from now on: its creation does not replay history (the cursor is the
-stage's, not the subscription's).
+an event is queued once per subscription however often it is read. A subscription hears
+of events after the newest one when it was made (`after_event_id`), never history.
 """
 
 from __future__ import annotations
@@ -40,7 +39,7 @@ async def fan_out_batch(conn: AsyncConnection, limit: int) -> tuple[int, int]:
     for row in rows:
         payload = None
         for sub in subs[int(row["company_id"])]:
-            if not sub.wants(row["type"], row["verdict"]):
+            if not sub.wants(row["type"], row["verdict"], int(row["id"])):
                 continue
             if payload is None:  # once per event, whatever it is queued for
                 payload = json.dumps(event_payload(row))

@@ -14,13 +14,15 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.automation.model import SECRET_MASK
-from mailbeacon.crm.errors import NotFound
+from mailbeacon.automation.ssrf import literal_private
+from mailbeacon.crm.errors import Invalid, NotFound
 from mailbeacon.crm.users import Principal
 from mailbeacon.store import now
+from mailbeacon.store.schema import events
 from mailbeacon.store.schema_webhooks import event_webhook_deliveries as outbox
 from mailbeacon.store.schema_webhooks import event_webhooks
 from mailbeacon.store.webhook_outbox import DEFAULT_VERDICTS
@@ -65,21 +67,29 @@ class EventWebhookPatch(BaseModel):
     paused: bool = Field(description="true holds deliveries back; false sends them on")
 
 
-_PUBLIC = [c for c in event_webhooks.c if c.name != "company_id"]
+_PUBLIC = [c for c in event_webhooks.c if c.name not in ("company_id", "after_event_id")]
 
 
 def public(row: Any) -> dict[str, Any]:
     return {**dict(row), "secret": SECRET_MASK}
 
 
-async def create(conn: AsyncConnection, who: Principal, body: EventWebhookIn) -> dict[str, Any]:
+async def create(
+    conn: AsyncConnection, who: Principal, body: EventWebhookIn, *, allow_private: bool = False
+) -> dict[str, Any]:
+    """Subscribe; a URL naming a non-public address outright (any spelling) is refused
+    here, host names at each connection (`ssrf`)."""
+    if not allow_private and (inside := literal_private(body.url)) is not None:
+        raise Invalid(f"url: {body.url} leads to a non-public address ({inside})", field="url")
     at = now()
+    newest = await conn.scalar(select(func.max(events.c.id)))
     result = await conn.execute(
         insert(event_webhooks)
         .values(
             **body.model_dump(),
             company_id=who.company_id,
             paused=False,
+            after_event_id=newest or 0,
             created_by_user_id=who.user_id,
             created_at=at,
             updated_at=at,

@@ -35,6 +35,9 @@ event_webhooks = Table(
     Column("events", JSON, nullable=False),  # ["open", "click", ...]
     Column("verdicts", JSON, nullable=False),  # ["human", "proxy", ...]
     Column("paused", Boolean, nullable=False, default=False),
+    # The newest event when it was made: it hears of later events only, however far
+    # behind the fan-out's cursor is.
+    Column("after_event_id", BigId, nullable=False, default=0),
     Column("created_by_user_id", Integer, nullable=True),
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),

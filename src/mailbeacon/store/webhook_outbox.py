@@ -37,15 +37,19 @@ class Subscription:
     company_id: int
     events: frozenset[str]
     verdicts: frozenset[str]
+    after_event_id: int = 0
 
     @classmethod
     def of(cls, row: Mapping[str, Any]) -> Subscription:
         events, verdicts = frozenset(row["events"]), frozenset(row["verdicts"])
-        return cls(int(row["id"]), int(row["company_id"]), events, verdicts)
+        after = int(row.get("after_event_id") or 0)
+        return cls(int(row["id"]), int(row["company_id"]), events, verdicts, after)
 
-    def wants(self, event_type: str, verdict: str | None) -> bool:
+    def wants(self, event_type: str, verdict: str | None, event_id: int | None = None) -> bool:
         if event_type not in self.events:
             return False
+        if event_id is not None and event_id <= self.after_event_id:
+            return False  # it happened before the subscription was made
         return event_type in VERDICTLESS or verdict in self.verdicts
 
 
@@ -59,7 +63,7 @@ async def subscriptions_of(
         return found
     rows = await conn.execute(
         select(event_webhooks.c.id, event_webhooks.c.company_id, event_webhooks.c.events,
-               event_webhooks.c.verdicts)
+               event_webhooks.c.verdicts, event_webhooks.c.after_event_id)
         .where(event_webhooks.c.company_id.in_(list(found)))
         .order_by(event_webhooks.c.id)
     )  # fmt: skip

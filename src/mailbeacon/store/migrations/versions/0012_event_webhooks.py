@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("events", sa.JSON(), nullable=False),
         sa.Column("verdicts", sa.JSON(), nullable=False),
         sa.Column("paused", sa.Boolean(), nullable=False, server_default=sa.false()),
+        sa.Column("after_event_id", BigId, nullable=False, server_default="0"),
         sa.Column("created_by_user_id", sa.Integer(), nullable=True),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
