@@ -1,4 +1,5 @@
-"""A webhook receiver on a real socket that can be killed and brought back on its port.
+"""A webhook receiver on a real socket that can be killed and brought back on its port
+(for the automation and page tests).
 
 It keeps every POST it was sent, with whether its signature verified, and answers 200.
 """
@@ -6,14 +7,19 @@ It keeps every POST it was sent, with whether its signature verified, and answer
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from automation_harness import free_port
-
 from mailbeacon.automation.webhooks import verify
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @dataclass
