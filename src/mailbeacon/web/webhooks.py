@@ -38,6 +38,17 @@ VERDICTS = (
     ("scanner", "A security scanner"),
     ("bot", "A bot"),
 )
+# The list's words for the verdicts a webhook accepts, and the log's for one event.
+VERDICT_WORDS = {"human": "people", "proxy": "image proxies", "prefetch": "privacy prefetches",
+                 "scanner": "scanners", "bot": "bots"}  # fmt: skip
+ONE_EVENT = {"open": "Open", "click": "Click", "forward": "Forward",
+             "unsubscribe": "Unsubscribe", "bounce": "Bounce"}  # fmt: skip
+# Pydantic's words are for programs; these are for the person at the form.
+SAYINGS = {
+    ("secret", "string_too_short"): "The secret needs at least 8 characters.",
+    ("url", "string_too_short"): "Enter the URL your receiver listens on.",
+    ("url", "value_error"): "Enter a full URL that starts with http:// or https://.",
+}
 PAGE = "/settings/webhooks"
 
 
@@ -54,7 +65,7 @@ async def _list_page(
         hooks = [jsonable(h) for h in await store.list_all(conn, who.company_id)]
     page = render(
         request, "webhooks.html", who, session, hooks=hooks, form=form, errors=errors,
-        events=EVENTS, verdicts=VERDICTS, names=dict(EVENTS),
+        events=EVENTS, verdicts=VERDICTS, names=dict(EVENTS), verdict_words=VERDICT_WORDS,
     )  # fmt: skip
     page.status_code = status
     return page
@@ -90,7 +101,7 @@ async def add_webhook(
     except ValidationError as e:
         for problem in e.errors():
             field = str(problem["loc"][0])
-            message = problem["msg"].removeprefix("Value error, ")
+            message = SAYINGS.get((field, problem["type"]), problem["msg"])
             if field in ("events", "verdicts") and problem["type"] == "too_short":
                 message = f"Choose at least one of the {field}."
             errors.setdefault(field, message)
@@ -117,7 +128,7 @@ async def deliveries_page(request: Request, hook_id: int) -> Response:
         rows = await store.deliveries(conn, who.company_id, hook_id, 200)
     return render(
         request, "webhook.html", who, session, hook=hook,
-        deliveries=[jsonable(r) for r in rows], names=dict(EVENTS),
+        deliveries=[jsonable(r) for r in rows], names=dict(EVENTS), one=ONE_EVENT,
     )  # fmt: skip
 
 
