@@ -230,12 +230,14 @@ async def main() -> None:
     t_produced = time.time()
     delivered = 0
     deadline = time.monotonic() + 600
+    print(f"produced {args.events} events in {t_produced - t0:.1f} s", file=sys.stderr)
     while delivered < args.events and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.5)
         async with db.connect() as conn:
             delivered = await conn.scalar(
                 select(func.count()).where(event_webhook_deliveries.c.status == "delivered")
             )
+        print(f"  {delivered} delivered after {time.time() - t0:.1f} s", file=sys.stderr)
     stop.set()
     await stage
     reference = await naive(db, hook_url, min(args.naive, args.events))
