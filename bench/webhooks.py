@@ -1,7 +1,7 @@
 """Benchmark event webhooks: events fanned out and POSTed to a local receiver.
 
     .venv/bin/python bench/webhooks.py [--database URL] [--events 20000] [--leads 1000]
-        [--rate 0] [--concurrency 256]
+        [--rate 0] [--concurrency 256] [--delay-ms 0]
 
 A producer commits events in batches of 1,000 (as enrich does) while the real stage
 (`mailbeacon.automation.event_stage.run_forever`) runs in this process; a raw asyncio
@@ -9,7 +9,8 @@ HTTP/1.1 receiver in a process of its own answers 200 and notes when each delive
 arrived. Prints events/s (first commit to last arrival), the delay from an event's
 commit to its arrival at the receiver (p50/p99), and checks every event arrived once
 and in order per lead. `--rate N` paces the producer at N events/s (0: as fast as it
-can, then the delay measures the backlog, not the stage).
+can, then the delay measures the backlog, not the stage). `--delay-ms` makes the
+receiver answer that much later, as one across a network does.
 
 The reference, measured in the same run against the same receiver: the naive sender,
 one POST per event, sequentially, in event order (what a simple loop over the events
@@ -64,8 +65,8 @@ def machine() -> str:
 
 
 class Receive(asyncio.Protocol):
-    def __init__(self, got: list[tuple[int, int, int, float]]) -> None:
-        self.got, self.buf = got, b""
+    def __init__(self, got: list[tuple[int, int, int, float]], delay: float) -> None:
+        self.got, self.buf, self.delay = got, b"", delay
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -89,15 +90,21 @@ class Receive(asyncio.Protocol):
             event = json.loads(body)["event"]
             self.got.append((event["id"], event["lead_id"], json.loads(body)["delivery_id"],
                              time.time()))  # fmt: skip
-            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+            answer = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+            if self.delay:  # a receiver across a network, or one that thinks first
+                asyncio.get_running_loop().call_later(self.delay, self.transport.write, answer)
+            else:
+                self.transport.write(answer)
 
 
-def receiver(port: int, ready: Any, conn: Any) -> None:
+def receiver(port: int, delay: float, ready: Any, conn: Any) -> None:
     got: list[tuple[int, int, int, float]] = []
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: Receive(got), "127.0.0.1", port, backlog=1024)
+        server = await loop.create_server(
+            lambda: Receive(got, delay), "127.0.0.1", port, backlog=1024
+        )
         ready.set()
         while not conn.poll():
             await asyncio.sleep(0.05)
@@ -204,6 +211,7 @@ async def main() -> None:
     parser.add_argument("--rate", type=float, default=0.0, help="events/s; 0: as fast as it can")
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument("--naive", type=int, default=2000, help="events the naive sender sends")
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="the receiver's answer delay")
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="bench-webhooks-")
     url = args.database or f"sqlite:///{tmp}/bench.db"
@@ -214,7 +222,8 @@ async def main() -> None:
     hook_url = f"http://127.0.0.1:{port}/hook"
     ctx = multiprocessing.get_context("spawn")
     ready, (mine, theirs) = ctx.Event(), ctx.Pipe()
-    proc = ctx.Process(target=receiver, args=(port, ready, theirs), daemon=True)
+    delay = args.delay_ms / 1000
+    proc = ctx.Process(target=receiver, args=(port, delay, ready, theirs), daemon=True)
     proc.start()
     ready.wait(30)
 
@@ -260,6 +269,7 @@ async def main() -> None:
     print(f"python            {sys.version.split()[0]}")
     print(f"database          {url.split(':')[0]}")
     print(f"events            {args.events} for {args.leads} leads, one subscription")
+    print(f"receiver          answers after {args.delay_ms:g} ms; {args.concurrency} in flight")
     print(f"produced in       {t_produced - t0:.2f} s")
     print(f"arrived           {len(arrivals)} distinct, {len(got)} POSTs; in order: {in_order}")
     print(f"events/s          {rate:,.0f} (first commit to last arrival)")
