@@ -114,6 +114,9 @@ async def attempt(http: httpx.AsyncClient, row: dict[str, Any]) -> Attempt:
     except httpx.HTTPError as e:
         text = f"{type(e).__name__}: {e}"
         return Attempt(row["id"], None, text, "refused:" in text)
+    except Exception as e:  # a URL httpx will not take, or a bug: this delivery's, not
+        # the sender's (one bad row must not stop every lead's queue)
+        return Attempt(row["id"], None, f"{type(e).__name__}: {e}", False)
     if 200 <= response.status_code < 300:
         return Attempt(row["id"], response.status_code, None, False)
     return Attempt(row["id"], response.status_code, f"answered {response.status_code}", False)
