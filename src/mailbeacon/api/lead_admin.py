@@ -58,7 +58,7 @@ def _tracking(who: Principal) -> bool:
     return allowed(who.role, who.plan, Permission.VIEW_TRACKING)
 
 
-@router.get("", responses={**CSV, **FOUND})  # an id past 64 bits: 404
+@router.get("", responses={**CSV, **FOUND})  # 404: list_id names no list
 async def search(
     request: Request,
     q: str | None = Query(default=None, max_length=320, description="email or name contains"),
