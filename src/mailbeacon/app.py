@@ -27,6 +27,7 @@ from mailbeacon.api.app import create_api
 from mailbeacon.api.context import Services
 from mailbeacon.api.limits import BodyLimit
 from mailbeacon.automation import run_forever as automation_stage
+from mailbeacon.automation.event_stage import run_forever as event_webhooks_stage
 from mailbeacon.crm.errors import NotFound
 from mailbeacon.crm.import_jobs import run_forever as lead_imports_stage
 from mailbeacon.crm.leads import ensure_referred_lead, set_lead_status
@@ -57,6 +58,7 @@ def stages() -> list[tuple[str, Stage]]:
         ("enrich", enrich_stage),
         ("rollups", rollups_stage),
         ("automation", automation_stage),
+        ("event-webhooks", event_webhooks_stage),
         ("campaign-sends", campaign_sender),
         ("retention", retention_stage),
         ("lead-imports", lead_imports_stage),

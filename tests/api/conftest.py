@@ -16,7 +16,7 @@ import uvicorn
 from aiosmtpd.controller import Controller
 
 from mailbeacon.app import create_app
-from mailbeacon.automation import rules
+from mailbeacon.automation import event_webhooks, rules
 from mailbeacon.automation.model import RuleIn
 from mailbeacon.crm import campaigns as crm_campaigns
 from mailbeacon.crm import leads as crm_leads
@@ -72,6 +72,10 @@ async def _seed(url: str) -> str:
                 }
             )
             await rules.create_rule(conn, who, openers)
+            hook = event_webhooks.EventWebhookIn(
+                url="https://hooks.example.com/in", secret="s" * 8, events=["open"]
+            )
+            await event_webhooks.create(conn, who, hook)
         return key
     finally:
         await db.dispose()

@@ -94,7 +94,7 @@ class Server:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
-        wait_for(self._up, 20, "the server to answer")
+        wait_for(self._up, 180, "the server to answer")  # 2 cores shared by many runs
 
     def _up(self) -> bool:
         assert self.proc is not None and self.proc.poll() is None, self.log.read_text()

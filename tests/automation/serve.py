@@ -29,6 +29,10 @@ class QuickSettings(Settings):
     automation_lease_ttl: float = 1.5
     automation_deadline_every: float = 0.2
     automation_deadline_grace: float = 0.3
+    event_webhooks_lease_ttl: float = 1.5
+    event_webhooks_backoff_base: float = 0.1  # retries within a second while a receiver is down
+    event_webhooks_backoff_cap: float = 0.4
+    event_webhooks_timeout: float = 2.0
 
 
 def die_with_parent() -> None:

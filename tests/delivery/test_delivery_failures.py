@@ -133,3 +133,33 @@ async def test_no_server_is_a_temporary_failure(send: Send, make_lead: Any) -> N
     lead_id = await make_lead("ann@example.com")
     answer = await send(lead_id, url="smtp://127.0.0.1:9")
     assert answer["status"] == "failed" and answer["error"]
+
+
+async def test_a_hard_bounce_is_queued_for_bounce_webhooks(
+    db: Database, send: Send, handler: Any, make_lead: Any, company_id: int
+) -> None:
+    import json
+
+    from mailbeacon.automation import event_webhooks
+    from mailbeacon.crm.users import Principal
+    from mailbeacon.store.schema_webhooks import event_webhook_deliveries as outbox
+
+    who = Principal(user_id=0, company_id=company_id, role="administrator", plan="ultimate",
+                    email="ada@acme.test")  # fmt: skip
+    async with db.begin() as conn:
+        for events in (["bounce", "open"], ["open"]):  # only the first wants bounces
+            body = {"url": "https://hooks.example.com/", "secret": "x" * 8, "events": events}
+            await event_webhooks.create(conn, who, event_webhooks.EventWebhookIn(**body))
+    handler.rcpt_replies["nobody@example.com"] = "550 5.1.1 No such user"
+    handler.data_replies = ["554 5.7.1 Message rejected as spam"]  # for ann: not a bounce
+    bounced, refused = await make_lead("nobody@example.com"), await make_lead("ann@example.com")
+    message = (await send(bounced))["id"]
+    await send(refused)
+    async with db.connect() as conn:
+        rows = (await conn.execute(sa.select(outbox))).mappings().all()
+    assert [(r["webhook_id"], r["lead_id"], r["event_type"]) for r in rows] == [
+        (1, bounced, "bounce")
+    ]
+    event = json.loads(rows[0]["payload"])
+    assert event["type"] == "bounce" and event["message_id"] == message
+    assert "5.1.1" in event["reason"] and event["id"] is None

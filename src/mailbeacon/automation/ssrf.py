@@ -147,16 +147,17 @@ class PublicOnlyBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-def public_only_transport() -> httpx.AsyncHTTPTransport:
+def public_only_transport(limits: httpx.Limits | None = None) -> httpx.AsyncHTTPTransport:
     """httpx's own transport (connection pool, TLS, error mapping) on `PublicOnlyBackend`.
     httpx 0.28 takes no network backend, so its pool is swapped for one that does; the
     tests prove the swap by a rebinding that would otherwise get through."""
+    limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
     transport = httpx.AsyncHTTPTransport()
     transport._pool = httpcore.AsyncConnectionPool(
         ssl_context=httpx.create_ssl_context(),
-        max_connections=100,  # httpx's default limits
-        max_keepalive_connections=20,
-        keepalive_expiry=5.0,
+        max_connections=limits.max_connections,  # httpx's default limits unless given
+        max_keepalive_connections=limits.max_keepalive_connections,
+        keepalive_expiry=limits.keepalive_expiry or 5.0,
         network_backend=PublicOnlyBackend(),
     )
     return transport

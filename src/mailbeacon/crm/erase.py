@@ -1,8 +1,8 @@
 """Erasing a lead: the lead and everything tracked about them, in one transaction.
 
 Deleted: their hits and events, per-lead rollups, automation runs and jobs (and those
-jobs' webhook deliveries), list memberships, and the lead. Another lead they referred
-keeps its row but forgets who referred it.
+jobs' webhook deliveries), event webhook deliveries about them, list memberships, and
+the lead. Another lead they referred keeps its row but forgets who referred it.
 
 Their mail already sent must still answer its pixel and links (a reader may open it
 years later). The pixel needs nothing stored; a click resolves from `message_links`,
@@ -42,6 +42,7 @@ from mailbeacon.store.schema_automation import (
     automation_runs,
     webhook_deliveries,
 )
+from mailbeacon.store.schema_webhooks import event_webhook_deliveries
 
 # Not an address (no @): never equal to a normalised email, so never found by one.
 PLACEHOLDER_EMAIL = "(erased)"
@@ -87,6 +88,10 @@ async def erase_lead(conn: AsyncConnection, who: Principal, lead_id: int) -> Non
         ),
         delete(rollup_forward_readers).where(rollup_forward_readers.c.message_id.in_(mine)),
         delete(webhook_deliveries).where(webhook_deliveries.c.job_id.in_(jobs)),
+        delete(event_webhook_deliveries).where(
+            event_webhook_deliveries.c.lead_id == lead_id,
+            event_webhook_deliveries.c.company_id == company,
+        ),
         delete(automation_jobs).where(automation_jobs.c.id.in_(jobs)),
         delete(automation_runs).where(
             automation_runs.c.lead_id == lead_id, automation_runs.c.company_id == company

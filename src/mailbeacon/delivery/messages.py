@@ -31,6 +31,7 @@ from mailbeacon.delivery.smtp import PermanentFailure, SmtpTransport, TemporaryF
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database, now
 from mailbeacon.store.schema import campaigns, leads, message_links, messages
+from mailbeacon.store.webhook_outbox import queue_bounce
 from mailbeacon.tokens import Signer
 
 SUPPRESSED = frozenset({"unsubscribed", "bounced"})
@@ -126,6 +127,13 @@ async def deliver(
                 .where(leads.c.id == lead_id, leads.c.company_id == company_id)
                 .values(status="bounced")
             )
+            campaign_id = await conn.scalar(
+                sa.select(messages.c.campaign_id).where(messages.c.id == message_id)
+            )
+            await queue_bounce(
+                conn, company_id=company_id, lead_id=lead_id, message_id=message_id,
+                campaign_id=campaign_id, error=error,
+            )  # fmt: skip
     return status, error
 
 
