@@ -27,6 +27,7 @@ from mailbeacon.api.app import create_api
 from mailbeacon.api.context import Services
 from mailbeacon.api.limits import BodyLimit
 from mailbeacon.automation import run_forever as automation_stage
+from mailbeacon.crm.erase import mail_of_lead
 from mailbeacon.crm.errors import NotFound
 from mailbeacon.crm.import_jobs import run_forever as lead_imports_stage
 from mailbeacon.crm.leads import ensure_referred_lead, set_lead_status
@@ -84,7 +85,9 @@ class EdgeActions:
 
     async def unsubscribe(self, token: Token) -> None:
         async with self.svc.db.begin() as conn:
-            await set_lead_status(conn, token.company_id, token.lead_id, "unsubscribed")
+            # An erased lead's mail unsubscribes no one (not a new lead with their old id).
+            if await mail_of_lead(conn, token.company_id, token.message_id, token.lead_id):
+                await set_lead_status(conn, token.company_id, token.lead_id, "unsubscribed")
 
     async def forwards_since(self, token: Token, seconds: float) -> int:
         query = select(func.count()).where(
@@ -101,6 +104,8 @@ class EdgeActions:
         svc = self.svc
         try:
             async with svc.db.begin() as conn:
+                if not await mail_of_lead(conn, token.company_id, token.message_id, token.lead_id):
+                    raise NotFound(f"message {token.message_id} was erased")
                 friend_id = await ensure_referred_lead(
                     conn, token.company_id, friend.email, friend.name, token.lead_id
                 )

@@ -7,6 +7,7 @@ from fastapi import Depends, FastAPI
 
 from mailbeacon import __version__
 from mailbeacon.api import (
+    audit,
     campaign_leads,
     campaigns,
     docs,
@@ -36,6 +37,16 @@ def create_api(svc: Services) -> FastAPI:
     app.state.services = svc
     errors.install(app)
     app.add_middleware(SecurityHeaders)
-    for module in (leads, lead_admin, lists, campaigns, campaign_leads, messages, rules, docs):
+    for module in (
+        leads,
+        lead_admin,
+        lists,
+        campaigns,
+        campaign_leads,
+        messages,
+        rules,
+        audit,
+        docs,
+    ):
         app.include_router(module.router)
     return app
