@@ -28,6 +28,7 @@ from mailbeacon.api.context import Services
 from mailbeacon.api.limits import BodyLimit
 from mailbeacon.automation import run_forever as automation_stage
 from mailbeacon.crm.erase import mail_of_lead
+from mailbeacon.crm.erase_sweep import run_forever as erase_sweep_stage
 from mailbeacon.crm.errors import NotFound
 from mailbeacon.crm.import_jobs import run_forever as lead_imports_stage
 from mailbeacon.crm.leads import ensure_referred_lead, set_lead_status
@@ -61,6 +62,7 @@ def stages() -> list[tuple[str, Stage]]:
         ("campaign-sends", campaign_sender),
         ("retention", retention_stage),
         ("lead-imports", lead_imports_stage),
+        ("erase-sweep", erase_sweep_stage),
     ]
 
 

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
-
 import hashlib
+from typing import Any
 
 import httpx
 import pytest
 from erase_scan import traces
 from spine_helpers import Accounts
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 
 from mailbeacon.crm.errors import NotFound
 from mailbeacon.crm.leads import ensure_referred_lead
@@ -141,6 +140,8 @@ async def test_delete_erases_everything_and_old_mail_still_answers(
         "automation_runs", "automation_jobs", "rollup_campaign_leads", "leads",
     }  # fmt: skip
 
+    async with db.connect() as conn:
+        event_top = await conn.scalar(select(func.max(events.c.id)))
     r = await api.delete(f"/api/v1/leads/{lead['id']}", headers=admin.auth)
     assert r.status_code == 204
     assert await traces(db, lead["id"], EMAIL, LAST) == []
@@ -180,10 +181,15 @@ async def test_delete_erases_everything_and_old_mail_still_answers(
         )  # fmt: skip
     # (later than the gap wait: the first hit's id is gone, on PostgreSQL a gap)
     later = now() + dt.timedelta(seconds=GAP_WAIT_SECONDS + 1)
-    assert await process_batch(db, settings, Locator(None), at_now=later) == 1
+    # Two: the new one, and the emptied tombstone the erase left of the highest hit.
+    assert await process_batch(db, settings, Locator(None), at_now=later) == 2
     assert await traces(db, lead["id"], EMAIL, LAST) == []
     async with db.connect() as conn:
-        assert (await conn.execute(select(events.c.id))).all() == []
+        assert (await conn.execute(select(events.c.id, events.c.company_id))).all() == [
+            (event_top, 0)  # the tombstone of the highest event: names no one
+        ]
+        kept = (await conn.execute(select(hits.c.kind, hits.c.company_id, hits.c.ip))).all()
+    assert kept == [("erased", 0, None)]  # the newest hit, emptied: its id stays taken
 
     # A forward to a friend from it creates no lead (the edge answers "unavailable").
     with pytest.raises(NotFound):

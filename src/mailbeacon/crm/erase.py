@@ -33,13 +33,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from sqlalchemy import ColumnElement, Select, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.crm import audit
 from mailbeacon.crm.leads import ERASED, get_lead
 from mailbeacon.crm.users import Principal
-from mailbeacon.store import now
+from mailbeacon.store import now, tombstones
 from mailbeacon.store.schema import (
     events,
     hits,
@@ -114,28 +114,9 @@ async def erase_lead(
     mine = select(messages.c.id).where(
         messages.c.lead_id == lead_id, messages.c.company_id == company
     )
-    jobs = select(automation_jobs.c.id).where(
-        automation_jobs.c.lead_id == lead_id, automation_jobs.c.company_id == company
-    )
+    await forget_tracking(conn, company, [lead_id], mine)
     for stmt in (
-        delete(hits).where(hits.c.lead_id == lead_id, hits.c.company_id == company),
-        delete(events).where(events.c.lead_id == lead_id, events.c.company_id == company),
-        delete(rollup_campaign_leads).where(
-            rollup_campaign_leads.c.lead_id == lead_id,
-            rollup_campaign_leads.c.company_id == company,
-        ),
-        delete(rollup_forward_readers).where(rollup_forward_readers.c.message_id.in_(mine)),
-        delete(webhook_deliveries).where(webhook_deliveries.c.job_id.in_(jobs)),
-        delete(automation_jobs).where(automation_jobs.c.id.in_(jobs)),
-        delete(automation_runs).where(
-            automation_runs.c.lead_id == lead_id, automation_runs.c.company_id == company
-        ),
         delete(list_members).where(list_members.c.lead_id == lead_id),
-        delete(rollup_counts).where(
-            rollup_counts.c.company_id == company,
-            rollup_counts.c.dim == "forwarder",
-            rollup_counts.c.key == lead_key(lead_id),
-        ),
         delete(rollup_counts).where(
             rollup_counts.c.company_id == company,
             rollup_counts.c.dim == "link",
@@ -168,6 +149,46 @@ async def erase_lead(
             )
         )
     await conn.execute(delete(leads).where(leads.c.id == lead_id, leads.c.company_id == company))
+
+
+async def forget_tracking(
+    conn: AsyncConnection, company: int, lead_ids: list[int], mail: Select[Any]
+) -> None:
+    """Delete what the pipeline's stages write about these leads: hits, events, rollup
+    rows, automation runs and jobs and the jobs' webhook deliveries, and the forward
+    readers of `mail` (a select of message ids). The erase runs it, and the sweep
+    (`crm.erase_sweep`) again, for what stages already in flight write after it."""
+    jobs = select(automation_jobs.c.id).where(
+        automation_jobs.c.lead_id.in_(lead_ids), automation_jobs.c.company_id == company
+    )
+    # The highest hit or event id is kept as an empty tombstone (store.tombstones).
+    await tombstones.delete_rows(
+        conn, hits, and_(hits.c.lead_id.in_(lead_ids), hits.c.company_id == company)
+    )
+    await tombstones.delete_rows(
+        conn, events, and_(events.c.lead_id.in_(lead_ids), events.c.company_id == company)
+    )
+    for stmt in (
+        delete(rollup_campaign_leads).where(
+            rollup_campaign_leads.c.lead_id.in_(lead_ids),
+            rollup_campaign_leads.c.company_id == company,
+        ),
+        delete(rollup_forward_readers).where(
+            rollup_forward_readers.c.company_id == company,
+            rollup_forward_readers.c.message_id.in_(mail),
+        ),
+        delete(rollup_counts).where(
+            rollup_counts.c.company_id == company,
+            rollup_counts.c.dim == "forwarder",
+            rollup_counts.c.key.in_([lead_key(i) for i in lead_ids]),
+        ),
+        delete(webhook_deliveries).where(webhook_deliveries.c.job_id.in_(jobs)),
+        delete(automation_jobs).where(automation_jobs.c.id.in_(jobs)),
+        delete(automation_runs).where(
+            automation_runs.c.lead_id.in_(lead_ids), automation_runs.c.company_id == company
+        ),
+    ):
+        await conn.execute(stmt)
 
 
 def _carries(column: Any, email: str) -> ColumnElement[bool]:

@@ -39,6 +39,7 @@ from mailbeacon.enrich.state import MessageState, anonymizing_companies, live_ma
 from mailbeacon.enrich.verdict import Signals
 from mailbeacon.settings import Settings
 from mailbeacon.store import stages as lease
+from mailbeacon.store import tombstones
 from mailbeacon.store.db import Database, now
 from mailbeacon.store.schema import cursors, events, hits
 
@@ -224,8 +225,8 @@ async def process_batch(
             if rows:
                 await conn.execute(lease.insert_ignore(conn, events), rows)
             gone = [hit.id for hit in chunk if hit.id in erased]
-            if gone:
-                await conn.execute(delete(hits).where(hits.c.id.in_(gone)))
+            if gone:  # (the highest id stays, emptied: store.tombstones)
+                await tombstones.delete_rows(conn, hits, hits.c.id.in_(gone))
         cursor = chunk[-1].id
     return len(ready)
 
