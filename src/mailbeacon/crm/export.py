@@ -78,10 +78,11 @@ async def _all(conn: AsyncConnection, query: Select[Any]) -> list[dict[str, Any]
     return _rows((await conn.execute(query)).mappings())
 
 
-def _of(table: Table, company: int, lead_id: int) -> Select[Any]:
+def _of(table: Table, company: int, ids: list[int], column: str = "lead_id") -> Select[Any]:
+    """The company's rows of `table` whose `column` is one of `ids`, in key order."""
     return (
         select(table)
-        .where(table.c.company_id == company, table.c.lead_id == lead_id)
+        .where(table.c.company_id == company, table.c[column].in_(ids))
         .order_by(*table.primary_key.columns)
     )
 
@@ -104,32 +105,18 @@ async def export_lead(
         .where(list_members.c.lead_id == lead_id, lists.c.company_id == company)
         .order_by(lists.c.id),
     )
-    sent = await _all(conn, _of(messages, company, lead_id))
-    links = await _all(
-        conn,
-        select(message_links)
-        .where(
-            message_links.c.company_id == company,
-            message_links.c.message_id.in_([m["id"] for m in sent]),
-        )
-        .order_by(message_links.c.message_id, message_links.c.link_index),
-    )
+    sent = await _all(conn, _of(messages, company, [lead_id]))
+    links: dict[int, list[dict[str, Any]]] = {m["id"]: [] for m in sent}
+    for link in await _all(conn, _of(message_links, company, [*links], "message_id")):
+        links[link.pop("message_id")].append(link)
     for message in sent:
         message["links"] = [
-            {k: v for k, v in link.items() if k not in ("message_id", "company_id")}
-            for link in links
-            if link["message_id"] == message["id"]
+            {k: v for k, v in link.items() if k != "company_id"} for link in links[message["id"]]
         ]
-    their_events = await _all(conn, _of(events, company, lead_id))
-    jobs = await _all(conn, _of(automation_jobs, company, lead_id))
+    their_events = await _all(conn, _of(events, company, [lead_id]))
+    jobs = await _all(conn, _of(automation_jobs, company, [lead_id]))
     deliveries = await _all(
-        conn,
-        select(webhook_deliveries)
-        .where(
-            webhook_deliveries.c.company_id == company,
-            webhook_deliveries.c.job_id.in_([j["id"] for j in jobs]),
-        )
-        .order_by(webhook_deliveries.c.id),
+        conn, _of(webhook_deliveries, company, [j["id"] for j in jobs], "job_id")
     )
     entries = await audit.entries(conn, company, email=str(lead["email"]), limit=audit.MAX_ENTRIES)
     return {
@@ -138,15 +125,15 @@ async def export_lead(
         "lead": lead,
         "lists": memberships,
         "messages": sent,
-        "hits": await _all(conn, _of(hits, company, lead_id)),
+        "hits": await _all(conn, _of(hits, company, [lead_id])),
         "events": their_events,
         "unsubscribes": {
             "status": lead["status"],
             "unsubscribed_at": lead["unsubscribed_at"],
             "events": [e for e in their_events if e["type"] == "unsubscribe"],
         },
-        "campaign_activity": await _all(conn, _of(rollup_campaign_leads, company, lead_id)),
-        "automation_runs": await _all(conn, _of(automation_runs, company, lead_id)),
+        "campaign_activity": await _all(conn, _of(rollup_campaign_leads, company, [lead_id])),
+        "automation_runs": await _all(conn, _of(automation_runs, company, [lead_id])),
         "automation_jobs": jobs,
         "webhook_deliveries": deliveries,
         "audit": [
