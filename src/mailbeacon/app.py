@@ -28,6 +28,8 @@ from mailbeacon.api.context import Services
 from mailbeacon.api.limits import BodyLimit
 from mailbeacon.automation import run_forever as automation_stage
 from mailbeacon.automation.event_stage import run_forever as event_webhooks_stage
+from mailbeacon.crm.erase import mail_of_lead
+from mailbeacon.crm.erase_sweep import run_forever as erase_sweep_stage
 from mailbeacon.crm.errors import NotFound
 from mailbeacon.crm.import_jobs import run_forever as lead_imports_stage
 from mailbeacon.crm.leads import ensure_referred_lead, set_lead_status
@@ -62,6 +64,7 @@ def stages() -> list[tuple[str, Stage]]:
         ("campaign-sends", campaign_sender),
         ("retention", retention_stage),
         ("lead-imports", lead_imports_stage),
+        ("erase-sweep", erase_sweep_stage),
     ]
 
 
@@ -86,7 +89,9 @@ class EdgeActions:
 
     async def unsubscribe(self, token: Token) -> None:
         async with self.svc.db.begin() as conn:
-            await set_lead_status(conn, token.company_id, token.lead_id, "unsubscribed")
+            # An erased lead's mail unsubscribes no one (not a new lead with their old id).
+            if await mail_of_lead(conn, token.company_id, token.message_id, token.lead_id):
+                await set_lead_status(conn, token.company_id, token.lead_id, "unsubscribed")
 
     async def forwards_since(self, token: Token, seconds: float) -> int:
         query = select(func.count()).where(
@@ -103,6 +108,8 @@ class EdgeActions:
         svc = self.svc
         try:
             async with svc.db.begin() as conn:
+                if not await mail_of_lead(conn, token.company_id, token.message_id, token.lead_id):
+                    raise NotFound(f"message {token.message_id} was erased")
                 friend_id = await ensure_referred_lead(
                     conn, token.company_id, friend.email, friend.name, token.lead_id
                 )

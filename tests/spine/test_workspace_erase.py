@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from typing import Any
 
 import httpx
 import pytest
+from erase_scan import traces
 from spine_helpers import Accounts
-from sqlalchemy import JSON, String, Text, insert, select
+from sqlalchemy import func, insert, select
 
 from mailbeacon.crm.errors import NotFound
 from mailbeacon.crm.leads import ensure_referred_lead
@@ -17,31 +19,17 @@ from mailbeacon.enrich.pipeline import GAP_WAIT_SECONDS, process_batch
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database, now
 from mailbeacon.store.links import LinkResolver
-from mailbeacon.store.schema import events, hits, leads, metadata
-from mailbeacon.store.schema_analytics import rollup_campaign_leads, rollup_forward_readers
+from mailbeacon.store.schema import events, hits, lead_imports, leads, messages
+from mailbeacon.store.schema_analytics import (
+    lead_key,
+    rollup_campaign_leads,
+    rollup_counts,
+    rollup_forward_readers,
+)
 from mailbeacon.store.schema_automation import automation_jobs, automation_runs, webhook_deliveries
 
 EMAIL = "erin.erased@example.com"
-
-
-def _names_lead(table: str, column: str) -> bool:
-    return column == "lead_id" or column.endswith("_lead_id") or (table, column) == ("leads", "id")
-
-
-async def traces(db: Database, lead_id: int) -> list[str]:
-    """Every cell of every table that holds the lead's id (as a lead) or their address."""
-    found = []
-    async with db.connect() as conn:
-        for table in metadata.sorted_tables:
-            for row in (await conn.execute(select(table))).mappings():
-                for column in table.columns:
-                    value = row[column.name]
-                    if _names_lead(table.name, column.name) and value == lead_id:
-                        found.append(f"{table.name}.{column.name}")
-                    text_like = isinstance(column.type, String | Text | JSON)
-                    if text_like and value is not None and EMAIL in str(value).lower():
-                        found.append(f"{table.name}.{column.name} (address)")
-    return found
+LAST = "Erasedottir"
 
 
 async def _add(conn: Any, table: Any, **values: Any) -> int:
@@ -56,7 +44,7 @@ async def test_delete_erases_everything_and_old_mail_still_answers(
     lead = (
         await api.post(
             "/api/v1/leads",
-            json={"email": EMAIL.upper(), "first_name": "Erin", "last_name": "Erased"},
+            json={"email": EMAIL.upper(), "first_name": "Erin", "last_name": LAST},
             headers=admin.auth,
         )
     ).json()
@@ -119,11 +107,59 @@ async def test_delete_erases_everything_and_old_mail_still_answers(
             conn, webhook_deliveries, job_id=job, rule_id=1, company_id=company, attempt=1,
             url="https://hooks.example.com/", ok=True, duration_ms=1, final=True, at=at,
         )  # fmt: skip
-    assert len(await traces(db, lead["id"])) > 10  # the scan sees them before
+        # The reports' counters: anonymous ones, their count as a forwarder, and the
+        # counter of the link whose URL carried their address.
+        for dim, key in (
+            ("n", "opens_total"), ("forwarder", lead_key(lead["id"])),
+            ("link", f"{personal['index']}\t{personal['url']}"),
+        ):  # fmt: skip
+            await _add(
+                conn, rollup_counts, campaign_id=0, dim=dim, key=key, company_id=company, n=1
+            )
+        # A friend's forwarded copy opens with their note.
+        await _add(
+            conn, messages, company_id=company, lead_id=friend["id"],
+            forwarded_from_message_id=message["id"], subject=f"Erin {LAST} says hi",
+            html=f"<p>Erin {LAST} forwarded this email to you and wrote:</p>", status="sent",
+            created_at=at,
+        )  # fmt: skip
+        # A queued CSV import with their line, and a finished one whose rejection names them.
+        queued = await _add(
+            conn, lead_imports, company_id=company, filename="a.csv", status="queued",
+            content=f"email,last_name\r\n{EMAIL},{LAST}\r\nkeep@example.com,K\r\n".encode(),
+            created_at=at,
+        )  # fmt: skip
+        await _add(
+            conn, lead_imports, company_id=company, filename="b.csv", status="done",
+            rejected=[{"line": 3, "reason": f"{EMAIL} is on line 2 already"}], created_at=at,
+        )  # fmt: skip
+    before = await traces(db, lead["id"], EMAIL, LAST)
+    assert len(before) > 15  # the scan sees them before
+    assert {t.split(".")[0] for t in before} >= {
+        "hits", "events", "rollup_counts", "lead_imports", "messages", "list_members",
+        "automation_runs", "automation_jobs", "rollup_campaign_leads", "leads",
+    }  # fmt: skip
 
+    async with db.connect() as conn:
+        event_top = await conn.scalar(select(func.max(events.c.id)))
     r = await api.delete(f"/api/v1/leads/{lead['id']}", headers=admin.auth)
     assert r.status_code == 204
-    assert await traces(db, lead["id"]) == []
+    assert await traces(db, lead["id"], EMAIL, LAST) == []
+    async with db.connect() as conn:
+        counters = (await conn.execute(select(rollup_counts.c.dim, rollup_counts.c.key))).all()
+        content = await conn.scalar(
+            select(lead_imports.c.content).where(lead_imports.c.id == queued)
+        )
+    assert counters == [("n", "opens_total")]  # the anonymous count stays
+    assert content == b"email,last_name\r\nkeep@example.com,K\r\n"
+    [entry] = (await api.get("/api/v1/audit", headers=admin.auth)).json()
+    assert {k: entry[k] for k in ("action", "lead_id", "user_id", "via")} == {
+        "action": "erase", "lead_id": lead["id"], "user_id": admin.user_id, "via": "api",
+    }  # fmt: skip
+    assert entry["user_email"].endswith(f"-administrator@c{company}.example.com")
+    assert entry["lead_email_sha256"] == hashlib.sha256(EMAIL.encode()).hexdigest()
+    by_address = await api.get(f"/api/v1/audit?email={EMAIL.upper()}", headers=admin.auth)
+    assert [e["id"] for e in by_address.json()] == [entry["id"]]
     assert (await api.get(f"/api/v1/leads/{lead['id']}", headers=admin.auth)).status_code == 404
     assert (await api.get(f"/api/v1/leads?email={EMAIL}", headers=admin.auth)).json() == []
     assert (await api.delete(f"/api/v1/leads/{lead['id']}", headers=admin.auth)).status_code == 404
@@ -145,10 +181,15 @@ async def test_delete_erases_everything_and_old_mail_still_answers(
         )  # fmt: skip
     # (later than the gap wait: the first hit's id is gone, on PostgreSQL a gap)
     later = now() + dt.timedelta(seconds=GAP_WAIT_SECONDS + 1)
-    assert await process_batch(db, settings, Locator(None), at_now=later) == 1
-    assert await traces(db, lead["id"]) == []
+    # Two: the new one, and the emptied tombstone the erase left of the highest hit.
+    assert await process_batch(db, settings, Locator(None), at_now=later) == 2
+    assert await traces(db, lead["id"], EMAIL, LAST) == []
     async with db.connect() as conn:
-        assert (await conn.execute(select(events.c.id))).all() == []
+        assert (await conn.execute(select(events.c.id, events.c.company_id))).all() == [
+            (event_top, 0)  # the tombstone of the highest event: names no one
+        ]
+        kept = (await conn.execute(select(hits.c.kind, hits.c.company_id, hits.c.ip))).all()
+    assert kept == [("erased", 0, None)]  # the newest hit, emptied: its id stays taken
 
     # A forward to a friend from it creates no lead (the edge answers "unavailable").
     with pytest.raises(NotFound):

@@ -15,6 +15,8 @@ BAD = ["9223372036854775808", "18446744073709551616", "-1", "9999999999999999999
 API = [
     ("GET", "/api/v1/leads/{}", "lead_id"),
     ("GET", "/api/v1/leads/{}/activity", "lead_id"),
+    ("GET", "/api/v1/leads/{}/export", "lead_id"),
+    ("DELETE", "/api/v1/leads/{}", "lead_id"),
     ("GET", "/api/v1/lists/{}/leads", "list_id"),
     ("POST", "/api/v1/lists/{}/leads", "list_id"),
     ("GET", "/api/v1/campaigns/{}", "campaign_id"),
@@ -30,6 +32,7 @@ PAGES = [
     ("GET", "/campaigns/{}"),
     ("GET", "/campaigns/{}/live"),
     ("GET", "/leads/{}"),
+    ("POST", "/leads/{}/export"),
     ("GET", "/rules/{}"),
     ("POST", "/rules/{}/enabled"),
 ]

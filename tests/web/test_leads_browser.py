@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -140,8 +141,17 @@ def _walk_manager(base: str, email: str, password: str, tmp: Path) -> dict[str, 
         page.get_by_label("Email", exact=True).fill("page001@many.example")
         page.get_by_role("button", name="Save").click()
         out["duplicate"] = page.inner_text("#edit-email-error")
+        # Export downloads everything held about them; Delete asks first.
+        with page.expect_download() as download:
+            page.get_by_role("button", name="Export", exact=True).click()
+        out["export_name"] = download.value.suggested_filename
+        out["export"] = json.loads(Path(download.value.path()).read_text())
+        page.locator("section", has_text="Their data").screenshot(
+            path=str(SHOTS / "erase-their-data.png")
+        )
         page.get_by_role("link", name="Delete", exact=True).click()
         out["axe"] = {"delete": check_axe(page)}
+        page.screenshot(path=str(SHOTS / "erase-confirm.png"))
         page.get_by_role("button", name="Delete permanently").click()
         out["deleted"] = page.inner_text(".notice")
 
@@ -266,6 +276,10 @@ async def test_a_marketing_manager_works_the_leads_in_the_browser(
     assert "Hopper" in got["edited"] and "Rear Admiral" in got["edited"]
     assert "already exists: lead " in got["duplicate"]
     assert got["deleted"].startswith("Deleted grace@navy.example")
+    assert got["export_name"].startswith("lead-") and got["export_name"].endswith("-export.json")
+    assert got["export"]["lead"]["email"] == "grace@navy.example"
+    assert got["export"]["lead"]["fields"] == {"rank": "Rear Admiral"}
+    assert [a["via"] for a in got["export"]["audit"]] == ["web"]
     assert got["axe"] == {"delete": [], "import": [], "job": got["axe"]["job"]}
     assert got["axe"]["job"] in ([], "finished first")
     assert got["small_imported"] == "2"

@@ -54,6 +54,12 @@ async def test_marketing_manager_adds_edits_and_deletes_a_lead(
     assert "Lovelace" in shown.text and "<dt>company</dt><dd>Analytical</dd>" in shown.text
     bad = await client.post(lead_url + "/edit", data=edit | {"email": "not an address"})
     assert bad.status_code == 422 and 'id="edit-email-error"' in bad.text
+    # Export: a download of everything held, behind the CSRF token (it is audited).
+    assert (await client.post(lead_url + "/export", data={"csrf": "x"})).status_code == 403
+    exported = await client.post(lead_url + "/export", data={"csrf": csrf})
+    assert exported.status_code == 200
+    assert exported.headers["content-disposition"].startswith("attachment; filename=")
+    assert exported.json()["lead"]["fields"] == {"company": "Analytical"}
     no_csrf = await client.post(lead_url + "/delete", data={"csrf": "x"})
     assert no_csrf.status_code == 403
     confirm = await client.get(lead_url + "/delete")
@@ -75,6 +81,9 @@ async def test_salesperson_sees_own_leads_without_tracking_data(
     assert exported.status_code == 200
     header = next(csv.reader(io.StringIO(exported.text)))
     assert "score" not in header and "engagement" not in header
+    # A lead's export holds tracking data: not for the sales roles.
+    refused = await client.post("/leads/1/export", data={"csrf": _csrf(page.text)})
+    assert refused.status_code == 403
 
 
 async def test_a_small_import_shows_its_rejected_lines(

@@ -18,7 +18,7 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from mailbeacon.store.schema_analytics import KEY_MAX
+from mailbeacon.store.schema_analytics import KEY_MAX, lead_key
 
 HUMAN = frozenset({"human", "proxy"})
 MACHINE = frozenset({"prefetch", "scanner", "bot"})
@@ -136,10 +136,6 @@ def hours_since(at: dt.datetime, sent_at: dt.datetime | None) -> int:
 def reader_of(f: Fact) -> str:
     """Who a forwarded reader is: their address, else what their client looks like."""
     return f.ip or f"{f.client or ''}|{f.os or ''}|{f.country or ''}"
-
-
-def lead_key(lead_id: int) -> str:
-    return f"{lead_id:010d}"
 
 
 def link_key(index: int | None, url: str | None) -> str:

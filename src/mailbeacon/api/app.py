@@ -7,6 +7,7 @@ from fastapi import Depends, FastAPI
 
 from mailbeacon import __version__
 from mailbeacon.api import (
+    audit,
     campaign_leads,
     campaigns,
     docs,
@@ -37,7 +38,18 @@ def create_api(svc: Services) -> FastAPI:
     app.state.services = svc
     errors.install(app)
     app.add_middleware(SecurityHeaders)
-    routers = (leads, lead_admin, lists, campaigns, campaign_leads, messages, rules, webhooks, docs)
+    routers = (
+        leads,
+        lead_admin,
+        lists,
+        campaigns,
+        campaign_leads,
+        messages,
+        rules,
+        webhooks,
+        audit,
+        docs,
+    )
     for module in routers:
         app.include_router(module.router)
     return app

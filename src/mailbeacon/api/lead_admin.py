@@ -1,4 +1,5 @@
-"""/api/v1/leads, the workspace half: search and export, edit, erase, CSV import.
+"""/api/v1/leads, the workspace half: search and export, edit, erase, export one lead
+(everything held about them), CSV import.
 
 Reading one lead and creating one live in `api.leads`. Score and engagement are
 tracking data: the sales roles get leads without them, and a 403 if they filter or
@@ -25,6 +26,7 @@ from mailbeacon.crm import import_jobs
 from mailbeacon.crm import leads as crm_leads
 from mailbeacon.crm.access import Permission, allowed, sees_only_own_leads
 from mailbeacon.crm.erase import erase_lead
+from mailbeacon.crm.export import export_lead
 from mailbeacon.crm.fields import company_field_names
 from mailbeacon.crm.imports import import_leads
 from mailbeacon.crm.search import DEFAULT_SORT, MAX_LIMIT, LeadQuery, search_leads
@@ -176,10 +178,38 @@ async def delete_lead(
     who: Principal = Depends(require(Permission.MANAGE_LEADS)),
     svc: Services = Depends(services),
 ) -> Response:
-    """Erase the lead and everything tracked about them (see `crm.erase`)."""
+    """Erase the lead and everything tracked about them (see `crm.erase`); the audit
+    log records who did it. Their mail already sent still answers its pixel and links,
+    and records nothing."""
     async with svc.db.begin() as conn:
-        await erase_lead(conn, who, lead_id)
+        await erase_lead(conn, who, lead_id, via="api")
     return Response(status_code=204)
+
+
+# The export is a download: a file name, and no copy kept by a browser's cache.
+EXPORT_HEADERS = {"Cache-Control": "no-store"}
+
+
+def export_response(document: dict[str, Any], lead_id: int) -> JSONResponse:
+    """The export as an attachment, for the API and the lead page alike."""
+    disposition = f'attachment; filename="lead-{lead_id}-export.json"'
+    return JSONResponse(document, headers=EXPORT_HEADERS | {"Content-Disposition": disposition})
+
+
+@router.get("/{lead_id}/export", responses=FOUND)
+async def export_one(
+    lead_id: PathId,
+    who: Principal = Depends(require(Permission.VIEW_TRACKING)),
+    svc: Services = Depends(services),
+) -> JSONResponse:
+    """Everything held about the lead, one JSON document (GDPR article 15): `lead`,
+    `lists`, `messages` (with `links`), `hits`, `events`, `unsubscribes`,
+    `campaign_activity`, `automation_runs`, `automation_jobs`, `webhook_deliveries`,
+    `audit`. Tracking data: for the roles that may see it. The audit log records who
+    exported whom."""
+    async with svc.db.begin() as conn:
+        document = await export_lead(conn, who, lead_id, via="api")
+    return export_response(document, lead_id)
 
 
 # `?background=true`: the file is stored and imported by the `lead-imports` stage.

@@ -1,4 +1,5 @@
-"""`mailbeacon lead ...`: import a CSV with a progress bar, list, show and add leads."""
+"""`mailbeacon lead ...`: import a CSV with a progress bar, list, show and add leads;
+export everything held about one, or erase them (both recorded in the audit log)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,14 @@ from rich.table import Table
 from mailbeacon.cli.acting import acting_principal
 from mailbeacon.cli.common import DATABASE, JSON, database_url, emit, run_db
 from mailbeacon.crm import leads as crm_leads
+from mailbeacon.crm.erase import erase_lead
+from mailbeacon.crm.export import export_lead
 from mailbeacon.crm.imports import ImportResult, import_leads
 from mailbeacon.crm.search import LeadQuery, search_leads
 from mailbeacon.store import Database
 from mailbeacon.store.render import jsonable
 
-lead_app = typer.Typer(help="Leads: import, list, show, add.", no_args_is_help=True)
+lead_app = typer.Typer(help="Leads: import, list, show, add, export, erase.", no_args_is_help=True)
 COMPANY = typer.Option(
     None, "--company", metavar="ID", help="the company (needed when there are several)"
 )
@@ -137,3 +140,45 @@ def add_command(
 
     lead = run_db(database_url(database), work)
     emit({"id": lead["id"]}, as_json, f"lead {lead['id']} added: {lead['email']}")
+
+
+@lead_app.command("export")
+def export_command(
+    lead_id: int = typer.Argument(..., help="the lead's id"),
+    company: int | None = COMPANY,
+    database: str | None = DATABASE,
+) -> None:
+    """Print everything held about a lead as one JSON document (GDPR article 15), as
+    GET /api/v1/leads/{id}/export answers it. Recorded in the audit log."""
+
+    async def work(db: Database) -> dict[str, Any]:
+        async with db.begin() as conn:
+            who = await acting_principal(conn, company)
+            return await export_lead(conn, who, lead_id, via="cli")
+
+    typer.echo(json.dumps(run_db(database_url(database), work), indent=2, ensure_ascii=False))
+
+
+@lead_app.command("erase")
+def erase_command(
+    lead_id: int = typer.Argument(..., help="the lead's id"),
+    yes: bool = typer.Option(False, "--yes", "-y", help="do not ask first"),
+    company: int | None = COMPANY,
+    as_json: bool = JSON,
+    database: str | None = DATABASE,
+) -> None:
+    """Erase a lead and everything tracked about them (GDPR article 17), as DELETE
+    /api/v1/leads/{id} does. Their mail already sent still answers, and records
+    nothing. Cannot be undone; recorded in the audit log."""
+    if not yes:
+        typer.confirm(f"Erase lead {lead_id} and everything tracked about them?", abort=True)
+
+    async def work(db: Database) -> dict[str, Any]:
+        async with db.begin() as conn:
+            who = await acting_principal(conn, company)
+            await erase_lead(conn, who, lead_id, via="cli")
+            # No address in the answer: a script's log must not keep what was erased.
+            return {"id": lead_id, "erased": True}
+
+    done = run_db(database_url(database), work)
+    emit(done, as_json, f"lead {lead_id} erased, and everything tracked about them")

@@ -35,10 +35,11 @@ from mailbeacon.enrich.classify import judge_hit
 from mailbeacon.enrich.forwards import Reader
 from mailbeacon.enrich.geo import Locator
 from mailbeacon.enrich.networks import reader_network
-from mailbeacon.enrich.state import MessageState, anonymizing_companies, live_leads, load_states
+from mailbeacon.enrich.state import MessageState, anonymizing_companies, live_mail, load_states
 from mailbeacon.enrich.verdict import Signals
 from mailbeacon.settings import Settings
 from mailbeacon.store import stages as lease
+from mailbeacon.store import tombstones
 from mailbeacon.store.db import Database, now
 from mailbeacon.store.schema import cursors, events, hits
 
@@ -171,11 +172,11 @@ async def _judge_batch(
         conn, (h.message_id for h in ready), min(h.at for h in ready), max(h.at for h in ready)
     )
     masked = await anonymizing_companies(conn, (h.company_id for h in ready))
-    live = await live_leads(conn, (h.lead_id for h in ready))
+    live = await live_mail(conn, ((h.message_id, h.lead_id) for h in ready))
     rows: list[dict] = []
     erased: set[int] = set()
     for hit in ready:
-        if hit.lead_id not in live:
+        if (hit.message_id, hit.lead_id) not in live:
             erased.add(hit.id)
             continue
         ip = anonymize(hit.ip) if anonymize_all or hit.company_id in masked else hit.ip
@@ -224,8 +225,8 @@ async def process_batch(
             if rows:
                 await conn.execute(lease.insert_ignore(conn, events), rows)
             gone = [hit.id for hit in chunk if hit.id in erased]
-            if gone:
-                await conn.execute(delete(hits).where(hits.c.id.in_(gone)))
+            if gone:  # (the highest id stays, emptied: store.tombstones)
+                await tombstones.delete_rows(conn, hits, hits.c.id.in_(gone))
         cursor = chunk[-1].id
     return len(ready)
 

@@ -165,7 +165,21 @@ async def anonymizing_companies(conn: AsyncConnection, company_ids: Iterable[int
     return {r.id for r in rows}
 
 
-async def live_leads(conn: AsyncConnection, lead_ids: Iterable[int]) -> set[int]:
-    """The leads of these ids that still exist (an erased lead's hits record nothing)."""
-    rows = await conn.execute(select(leads.c.id).where(leads.c.id.in_(sorted(set(lead_ids)))))
-    return {r.id for r in rows}
+async def live_mail(
+    conn: AsyncConnection, pairs: Iterable[tuple[int, int]]
+) -> set[tuple[int, int]]:
+    """The (message, lead) pairs of tokens that still name a lead: the lead exists and
+    the message is theirs. An erased lead's mail belongs to the placeholder, so its hits
+    record nothing, even once a new lead has taken the freed id (crm.erase)."""
+    pairs = set(pairs)
+    lead_ids = sorted({lead for _, lead in pairs})
+    live = {r.id for r in await conn.execute(select(leads.c.id).where(leads.c.id.in_(lead_ids)))}
+    owner = {
+        r.id: r.lead_id
+        for r in await conn.execute(
+            select(messages.c.id, messages.c.lead_id).where(
+                messages.c.id.in_(sorted({m for m, _ in pairs}))
+            )
+        )
+    }
+    return {(m, lead) for m, lead in pairs if lead in live and owner.get(m, lead) == lead}

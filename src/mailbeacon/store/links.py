@@ -2,11 +2,14 @@
 
 A click may only ever redirect to a row of `message_links`; this is the one reader of
 that table on the hot path. Rows never change once a message is sent, so an LRU in front
-of the database makes a repeat click cost no query at all.
+of the database makes a repeat click cost no query at all. They can only go: erasing a
+lead deletes a link whose URL carried their address (`crm.erase`), so an entry is
+trusted for `ttl` seconds, and the link stops answering in every process within that.
 """
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -25,10 +28,11 @@ class Link:
 class LinkResolver:
     """`await resolver(company_id, message_id, link_index)` -> the stored link or None."""
 
-    def __init__(self, db: Database, *, maxsize: int = 65536) -> None:
+    def __init__(self, db: Database, *, maxsize: int = 65536, ttl: float = 300.0) -> None:
         self.db = db
         self.maxsize = maxsize
-        self._cache: OrderedDict[tuple[int, int, int], Link] = OrderedDict()
+        self.ttl = ttl
+        self._cache: OrderedDict[tuple[int, int, int], tuple[Link, float]] = OrderedDict()
 
     async def __call__(self, company_id: int, message_id: int, link_index: int) -> Link | None:
         link = self.peek(company_id, message_id, link_index)
@@ -39,7 +43,7 @@ class LinkResolver:
         # Misses are not cached: they need a valid signature, so nobody can flood them, and
         # a row written after a first miss must still be found.
         if link is not None:
-            self._cache[key] = link
+            self._cache[key] = (link, time.monotonic() + self.ttl)
             if len(self._cache) > self.maxsize:
                 self._cache.popitem(last=False)
         return link
@@ -47,10 +51,14 @@ class LinkResolver:
     def peek(self, company_id: int, message_id: int, link_index: int) -> Link | None:
         """The link if it is cached, else None (the caller then awaits the full lookup)."""
         key = (company_id, message_id, link_index)
-        link = self._cache.get(key)
-        if link is not None:
-            self._cache.move_to_end(key)
-        return link
+        entry = self._cache.get(key)
+        if entry is None:
+            return None
+        if entry[1] < time.monotonic():  # stale: read again, it may have been erased
+            del self._cache[key]
+            return None
+        self._cache.move_to_end(key)
+        return entry[0]
 
     async def _load(self, company_id: int, message_id: int, link_index: int) -> Link | None:
         query = select(message_links.c.url, message_links.c.kind).where(

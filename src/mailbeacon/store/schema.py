@@ -298,3 +298,23 @@ lead_imports = Table(
     Column("created_at", DateTime, nullable=False),
     Column("finished_at", DateTime, nullable=True),
 )
+
+# Who erased or exported which lead, and when (GDPR articles 15 and 17). Append-only:
+# no code path updates or deletes a row, and the database refuses to (triggers in
+# migration 0009). The lead is named by id and by the SHA-256 of their normalised
+# address, never the address itself: after an erase it must be gone, yet a company can
+# still answer "did you erase x@y?" by hashing x@y.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("at", DateTime, nullable=False),
+    Column("company_id", Integer, nullable=False),
+    Column("user_id", Integer, nullable=True),
+    Column("user_email", String(320), nullable=True),
+    Column("action", String(16), nullable=False),  # erase|export
+    Column("lead_id", Integer, nullable=False),
+    Column("lead_email_sha256", String(64), nullable=False),
+    Column("via", String(8), nullable=False),  # api|web|cli
+    Index("ix_audit_log_company_id", "company_id", "id"),
+)

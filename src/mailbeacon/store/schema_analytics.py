@@ -21,6 +21,12 @@ from mailbeacon.store.schema import metadata
 # so two long URLs never collide.
 KEY_MAX = 512
 
+
+def lead_key(lead_id: int) -> str:
+    """A lead as a `rollup_counts` key (dim `forwarder`): zero-padded, so keys sort."""
+    return f"{lead_id:010d}"
+
+
 rollup_counts = Table(
     "rollup_counts",
     metadata,

@@ -17,12 +17,13 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mailbeacon.analytics.engagement import lead_engagement
 from mailbeacon.analytics.events import lead_activity
-from mailbeacon.api.lead_admin import export_csv
+from mailbeacon.api.lead_admin import export_csv, export_response
 from mailbeacon.crm import leads as crm_leads
 from mailbeacon.crm import lists as crm_lists
 from mailbeacon.crm.access import Permission, allowed
 from mailbeacon.crm.erase import erase_lead
 from mailbeacon.crm.errors import CrmError
+from mailbeacon.crm.export import export_lead
 from mailbeacon.crm.search import ENGAGEMENTS, LeadQuery, search_leads
 from mailbeacon.crm.users import Principal
 from mailbeacon.store.render import jsonable
@@ -351,8 +352,26 @@ async def delete_lead(request: Request, lead_id: int, csrf: str = Form("")) -> R
     try:
         async with services(request).db.begin() as conn:
             lead = await crm_leads.get_lead(conn, who, lead_id)
-            await erase_lead(conn, who, lead_id)
+            await erase_lead(conn, who, lead_id, via="web")
     except CrmError:
         return render_missing(request, who, session)
     notice = urlencode({"notice": f"Deleted {lead['email']} and everything tracked about them."})
     return RedirectResponse(f"/leads?{notice}", status_code=303)
+
+
+@router.post("/leads/{lead_id}/export")
+async def export_lead_file(request: Request, lead_id: int, csrf: str = Form("")) -> Response:
+    """Everything held about the lead, downloaded as `GET /api/v1/leads/{id}/export`
+    answers it. A POST with the CSRF token: each export is an audit entry, which no
+    other site (and no link prefetcher) may add."""
+    who, session = await page_user(request)
+    if not csrf_ok(request, session, csrf):
+        return Response("CSRF token missing or wrong", status_code=403)
+    if not tracking(who):
+        return Response("Exports hold tracking data, which your role cannot see.", status_code=403)
+    try:
+        async with services(request).db.begin() as conn:
+            document = await export_lead(conn, who, lead_id, via="web")
+    except CrmError:
+        return render_missing(request, who, session)
+    return export_response(document, lead_id)
