@@ -9,6 +9,7 @@ from mailbeacon import __version__
 from mailbeacon.api import (
     campaign_leads,
     campaigns,
+    company,
     docs,
     errors,
     lead_admin,
@@ -36,6 +37,16 @@ def create_api(svc: Services) -> FastAPI:
     app.state.services = svc
     errors.install(app)
     app.add_middleware(SecurityHeaders)
-    for module in (leads, lead_admin, lists, campaigns, campaign_leads, messages, rules, docs):
+    for module in (
+        leads,
+        lead_admin,
+        lists,
+        campaigns,
+        campaign_leads,
+        messages,
+        rules,
+        company,
+        docs,
+    ):
         app.include_router(module.router)
     return app
