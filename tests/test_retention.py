@@ -106,9 +106,8 @@ async def test_nothing_outlives_each_companys_settings(db: Database, settings: S
     async with db.connect() as conn:
         raw = (await conn.execute(select(hits).order_by(hits.c.id))).mappings().all()
         derived = (await conn.execute(select(events.c.country, events.c.client))).all()
-        readers = dict(
-            (await conn.execute(select(rollup_forward_readers.c.company_id, rollup_forward_readers.c.reader))).all()
-        )  # fmt: skip
+        t = rollup_forward_readers
+        readers = dict((await conn.execute(select(t.c.company_id, t.c.reader))).all())
         assert len(derived) == len(AGES) * len(SETTINGS)  # events stay when their hit goes
     for row in raw:  # the agent and language go with the address, never apart from it
         assert (
