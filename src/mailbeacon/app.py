@@ -35,12 +35,13 @@ from mailbeacon.crm.import_jobs import run_forever as lead_imports_stage
 from mailbeacon.crm.leads import ensure_referred_lead, set_lead_status
 from mailbeacon.delivery import send_forward_copy
 from mailbeacon.delivery.sender import run_forever as campaign_sender
-from mailbeacon.edge import ActionUnavailable, Friend, create_edge
+from mailbeacon.edge import ActionUnavailable, Anonymizing, Friend, create_edge
 from mailbeacon.enrich.pipeline import run_forever as enrich_stage
 from mailbeacon.recorder import open_recorder
 from mailbeacon.settings import Settings, from_env, with_secret_keys
 from mailbeacon.store import Database, now
 from mailbeacon.store.links import LinkResolver
+from mailbeacon.store.privacy import anonymizing_companies
 from mailbeacon.store.retention import run_forever as retention_stage
 from mailbeacon.store.schema import hits
 from mailbeacon.tokens import Token
@@ -196,6 +197,12 @@ def create_app(settings: Settings, *, run_stages: bool = True) -> ASGIApp:
     install_web(api)
     recorder = open_recorder(settings)
     svc.extras["recorder"] = recorder
+    anonymizing = Anonymizing(everyone=settings.anonymize_ip)
+
+    async def load_anonymizing() -> frozenset[int]:
+        async with svc.db.connect() as conn:
+            return await anonymizing_companies(conn)
+
     edge = create_edge(
         signer=svc.signer,
         recorder=recorder,
@@ -203,13 +210,17 @@ def create_app(settings: Settings, *, run_stages: bool = True) -> ASGIApp:
         actions=EdgeActions(svc),
         form_secret=settings.secret_keys[0][1],
         trusted_proxies=settings.trusted_proxies,
+        anonymizing=anonymizing,
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         await recorder.start()
-        tasks = []
+        # Known before the first hit is answered, then kept fresh (edge.privacy).
+        await anonymizing.refresh(load_anonymizing)
+        every = settings.privacy_refresh_seconds
+        tasks = [asyncio.create_task(anonymizing.keep_fresh(load_anonymizing, every, stop))]
         if run_stages:
             for name, stage in stages():
                 tasks.append(asyncio.create_task(_supervise(name, stage, svc, stop)))

@@ -10,6 +10,7 @@ from mailbeacon.api import (
     audit,
     campaign_leads,
     campaigns,
+    company,
     docs,
     errors,
     lead_admin,
@@ -48,6 +49,7 @@ def create_api(svc: Services) -> FastAPI:
         rules,
         webhooks,
         audit,
+        company,
         docs,
     )
     for module in routers:

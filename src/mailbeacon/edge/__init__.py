@@ -13,6 +13,7 @@ from mailbeacon.edge.client import ClientAddress, Network
 from mailbeacon.edge.forms import FormNonce, Forms, RateLimit
 from mailbeacon.edge.hits import HitMaker
 from mailbeacon.edge.links import Link, LinkSource
+from mailbeacon.edge.privacy import Anonymizing
 from mailbeacon.recorder import Recorder
 from mailbeacon.tokens import Signer
 
@@ -26,9 +27,11 @@ def create_edge(
     form_secret: bytes,
     trusted_proxies: Iterable[Network] = (),
     forwards_per_hour: int = 5,
+    anonymizing: Anonymizing | None = None,
 ) -> Edge:
-    """The edge ASGI app. `form_secret` signs form nonces (use a secret key's bytes)."""
-    make_hit = HitMaker(ClientAddress(trusted_proxies))
+    """The edge ASGI app. `form_secret` signs form nonces (use a secret key's bytes);
+    `anonymizing` says whose readers' addresses are cut at capture (edge.privacy)."""
+    make_hit = HitMaker(ClientAddress(trusted_proxies), anonymizing)
     forms = Forms(
         recorder=recorder,
         actions=actions,
@@ -42,6 +45,7 @@ def create_edge(
 __all__ = [
     "ActionUnavailable",
     "Actions",
+    "Anonymizing",
     "ClientAddress",
     "Edge",
     "Friend",

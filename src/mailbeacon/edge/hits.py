@@ -7,14 +7,16 @@ from time import time
 from starlette.types import Scope
 
 from mailbeacon.edge.client import ClientAddress
-from mailbeacon.recorder import Hit
+from mailbeacon.edge.privacy import Anonymizing
+from mailbeacon.recorder import Hit, anonymize
 from mailbeacon.tokens import Token
 
 
 class HitMaker:
-    def __init__(self, client: ClientAddress) -> None:
+    def __init__(self, client: ClientAddress, anonymizing: Anonymizing | None = None) -> None:
         self.client = client
         self.proxied = bool(client.trusted)
+        self.anonymizing = anonymizing or Anonymizing()
 
     def __call__(self, scope: Scope, token: Token, kind: str, link_index: int | None) -> Hit:
         """The hit from an ASGI request (lower-cased header names, the TCP peer)."""
@@ -43,6 +45,8 @@ class HitMaker:
     ) -> Hit:
         """The hit from headers already picked out (`X-Forwarded-For` values joined)."""
         ip = self.client(peer, fwd) if self.proxied else peer
+        if self.anonymizing(token.company_id):
+            ip = anonymize(ip)  # before the hit exists anywhere but in this frame
         return Hit(
             time(),
             kind,

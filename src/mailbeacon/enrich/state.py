@@ -17,7 +17,7 @@ from mailbeacon.enrich.forwards import Reader, Readers
 from mailbeacon.enrich.networks import reader_network
 from mailbeacon.enrich.repeats import FOLD_SECONDS, RepeatOpens
 from mailbeacon.enrich.verdict import BURST_SECONDS, COUNTS_AS_HUMAN
-from mailbeacon.store.schema import companies, events, hits, leads, message_links, messages
+from mailbeacon.store.schema import events, hits, leads, message_links, messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,15 +154,6 @@ def _replay(state: MessageState, row) -> None:  # type: ignore[no-untyped-def]
             state.readers.other_networks.add(network)
     else:
         state.readers.observe(Reader(network, row.client, row.country), row.type)
-
-
-async def anonymizing_companies(conn: AsyncConnection, company_ids: Iterable[int]) -> set[int]:
-    rows = await conn.execute(
-        select(companies.c.id).where(
-            companies.c.id.in_(sorted(set(company_ids))), companies.c.anonymize_ip.is_(True)
-        )
-    )
-    return {r.id for r in rows}
 
 
 async def live_mail(

@@ -15,9 +15,9 @@ from mailbeacon.recorder.batch import (
     HitsWriter,
     Recorder,
     RecorderUnavailable,
-    anonymize,
 )
 from mailbeacon.settings import Settings
+from mailbeacon.store.privacy import anonymize
 
 
 def open_recorder(settings: Settings) -> HitsWriter:

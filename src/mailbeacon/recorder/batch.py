@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 from typing import NamedTuple, Protocol
+
+from mailbeacon.store.privacy import anonymize
 
 log = logging.getLogger("mailbeacon.recorder")
 
@@ -65,18 +66,6 @@ class HitsWriter(Recorder, Protocol):
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
-
-
-def anonymize(ip: str | None) -> str | None:
-    """Keep the network, drop the host: a /24 of IPv4, a /48 of IPv6."""
-    if not ip:
-        return ip
-    try:
-        addr = ipaddress.ip_address(ip)
-    except ValueError:
-        return None
-    prefix = 24 if addr.version == 4 else 48
-    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False).network_address)
 
 
 # What a hit keeps of its headers: real user agents are a few hundred characters; a

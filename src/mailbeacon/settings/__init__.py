@@ -51,9 +51,14 @@ class Settings:
     commit_interval_ms: float = 2.0
     # Under `serve` on SQLite: the address of the one hits writer the workers share.
     hits_writer: str | None = None
-    # Privacy: how much of a reader's address is kept, and for how long raw hits live.
+    # Privacy, server-wide (each company sets its own too; see store.retention):
+    # anonymise every company's readers, and the longest any company keeps readers'
+    # addresses and user agents (0: no server limit).
     anonymize_ip: bool = False
     hit_retention_days: int = 0
+    # How often each edge re-reads which companies anonymise at capture: a change on the
+    # settings page reaches the edge within this many seconds.
+    privacy_refresh_seconds: float = 5.0
     # Webhooks to private, loopback or link-local addresses are refused unless allowed.
     webhook_allow_private: bool = False
     max_body_bytes: int = 1024 * 1024
@@ -91,6 +96,9 @@ def from_env(env: dict[str, str] | None = None, **overrides: object) -> Settings
         geoip_db=e.get("MAILBEACON_GEOIP_DB") or None,
         anonymize_ip=e.get("MAILBEACON_ANONYMIZE_IP", "") in ("1", "true", "yes"),
         hit_retention_days=int(e.get("MAILBEACON_HIT_RETENTION_DAYS", "0")),
+        privacy_refresh_seconds=float(
+            e.get("MAILBEACON_PRIVACY_REFRESH_SECONDS", Settings.privacy_refresh_seconds)
+        ),
         webhook_allow_private=e.get("MAILBEACON_WEBHOOK_ALLOW_PRIVATE", "") in ("1", "true", "yes"),
         var_dir=Path(e.get("MAILBEACON_VAR_DIR", "var")),
         hits_writer=e.get("MAILBEACON_HITS_WRITER") or None,

@@ -57,10 +57,13 @@ companies = Table(
     Column("id", Integer, primary_key=True),
     Column("name", String(200), nullable=False),
     Column("plan", String(32), ForeignKey("plans.name"), nullable=False),
-    # Privacy, per company: events keep only a /24 (/48) of readers' addresses, and
-    # addresses are forgotten after this many days (0: MAILBEACON_HIT_RETENTION_DAYS).
+    # Privacy, per company (store.retention, store.privacy): addresses cut to a /24
+    # (/48) by the edge before a hit is written; raw hits deleted after
+    # `hit_retention_days`; readers' addresses and user agents blanked everywhere after
+    # `address_retention_days`. 0 days: kept (unless the server sets a shorter limit).
     Column("anonymize_ip", Boolean, nullable=False, default=False),
     Column("hit_retention_days", Integer, nullable=False, default=0),
+    Column("address_retention_days", Integer, nullable=False, default=0, server_default="0"),
     Column("created_at", DateTime, nullable=False),
 )
 

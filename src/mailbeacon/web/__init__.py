@@ -30,6 +30,7 @@ def install(app: FastAPI) -> None:
         outbox,
         pages,
         rules,
+        settings,
         webhooks,
     )
     from mailbeacon.web.auth import PageExit, templates
@@ -60,4 +61,5 @@ def install(app: FastAPI) -> None:
     app.include_router(outbox.router)
     app.include_router(rules.router)
     app.include_router(webhooks.router)
+    app.include_router(settings.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -1,7 +1,8 @@
 """The top bar: the pages a role may open, and only those.
 
 Tracking roles reach every page; the sales roles see their own leads and no tracking
-data, so their bar holds Leads only. Settings shows once a `/settings` page exists.
+data, so their bar holds Leads only. Settings is for the roles that manage the company
+(administrators and company managers).
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.routing import BaseRoute
 
 from mailbeacon.crm.access import Permission, allowed
 
@@ -26,10 +26,6 @@ SETTINGS = ("/settings", "Settings")
 API_DOCS = ("/api/docs", "API docs")
 
 
-def _paths(routes: list[BaseRoute]) -> set[str]:
-    return {getattr(route, "path", "") for route in routes}
-
-
 def nav_links(request: Request, who: Any) -> list[tuple[str, str]]:
     """(href, label) for each page `who` may open, in the bar's order."""
     if who is None:
@@ -37,8 +33,7 @@ def nav_links(request: Request, who: Any) -> list[tuple[str, str]]:
     if not allowed(who.role, who.plan, Permission.VIEW_TRACKING):
         return list(SALES_PAGES)
     links = list(TRACKING_PAGES)
-    routes = _paths(request.app.routes)
-    if "/settings" in routes and allowed(who.role, who.plan, Permission.MANAGE_COMPANY):
+    if allowed(who.role, who.plan, Permission.MANAGE_COMPANY):
         links.append(SETTINGS)
     links.append(API_DOCS)
     return links
