@@ -61,7 +61,7 @@ def _tracking(who: Principal) -> bool:
     return allowed(who.role, who.plan, Permission.VIEW_TRACKING)
 
 
-@router.get("", responses={**CSV, **PARAMS})
+@router.get("", responses={**CSV, **PARAMS, **errors(404)})
 async def search(
     request: Request,
     q: str | None = Query(default=None, max_length=320, description="email or name contains"),
