@@ -137,9 +137,7 @@ def test_a_single_message_switches_tracking_and_the_lead_setting_wins(
     box, _ = mailbox
     with live.client() as api:
         dee = api.post("/api/v1/leads", json={"email": "dee@example.com"}).json()
-        eve = api.post(
-            "/api/v1/leads", json={"email": "eve@example.com", "tracking": False}
-        ).json()
+        eve = api.post("/api/v1/leads", json={"email": "eve@example.com", "tracking": False}).json()
         assert eve["tracking"] is False
 
         one = {"subject": "Hi", "html": HTML, "send": True}
