@@ -19,46 +19,44 @@ depends_on = None
 OLD_MARKERS = {"track_opens": "tracking:opens-off", "track_clicks": "tracking:clicks-off"}
 
 
-def _switch(table: str) -> None:
-    with op.batch_alter_table(table) as b:
-        for name in ("track_opens", "track_clicks"):
-            b.add_column(sa.Column(name, sa.Boolean(), nullable=False, server_default=sa.true()))
+DROPPED = (
+    ("messages", "track_clicks"),
+    ("messages", "track_opens"),
+    ("campaigns", "track_clicks"),
+    ("campaigns", "track_opens"),
+    ("leads", "tracking"),
+)
+
+
+def _switched(name: str, *more: sa.ColumnClause) -> sa.TableClause:
+    """A table as this migration reads it: its two switches and `more` columns."""
+    return sa.table(
+        name, sa.column("track_opens", sa.Boolean), sa.column("track_clicks", sa.Boolean), *more
+    )
 
 
 def _tags(value: object) -> list[str]:
-    if isinstance(value, str):  # a JSON column read through a plain table() is text
+    if isinstance(value, str):  # a JSON value some drivers hand back as text
         value = json.loads(value)
     return [str(t) for t in value] if isinstance(value, list) else []
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("leads") as b:
-        b.add_column(sa.Column("tracking", sa.Boolean(), nullable=False, server_default=sa.true()))
-    _switch("campaigns")
-    _switch("messages")
+    # Plain ADD COLUMN with a constant default ('1' is true to both engines): a batch
+    # copy of `leads` on SQLite would drop a table that messages point at, and fail.
+    for table, column in reversed(DROPPED):
+        op.add_column(table, sa.Column(column, sa.Boolean(), nullable=False, server_default="1"))
 
     conn = op.get_bind()
-    campaigns = sa.table(
-        "campaigns",
-        sa.column("id", sa.Integer),
-        sa.column("tags", sa.JSON),
-        sa.column("track_opens", sa.Boolean),
-        sa.column("track_clicks", sa.Boolean),
-    )
-    messages = sa.table(
-        "messages",
-        sa.column("campaign_id", sa.Integer),
-        sa.column("track_opens", sa.Boolean),
-        sa.column("track_clicks", sa.Boolean),
-    )
+    campaigns = _switched("campaigns", sa.column("id", sa.Integer), sa.column("tags", sa.JSON))
+    messages = _switched("messages", sa.column("campaign_id", sa.Integer))
     rows = conn.execute(sa.select(campaigns.c.id, campaigns.c.tags)).all()
     for campaign_id, raw in rows:
         tags = _tags(raw)
-        off = {col: marker in tags for col, marker in OLD_MARKERS.items()}
-        if not any(off.values()):
+        switches = {col: marker not in tags for col, marker in OLD_MARKERS.items()}
+        if all(switches.values()):
             continue
         kept = [t for t in tags if t not in OLD_MARKERS.values()]
-        switches = {col: not is_off for col, is_off in off.items()}
         conn.execute(
             sa.update(campaigns).where(campaigns.c.id == campaign_id).values(tags=kept, **switches)
         )
@@ -70,11 +68,25 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("messages") as b:
-        b.drop_column("track_clicks")
-        b.drop_column("track_opens")
-    with op.batch_alter_table("campaigns") as b:
-        b.drop_column("track_clicks")
-        b.drop_column("track_opens")
-    with op.batch_alter_table("leads") as b:
-        b.drop_column("tracking")
+    # The markers come back on the campaigns that had a switch off.
+    conn = op.get_bind()
+    campaigns = _switched("campaigns", sa.column("id", sa.Integer), sa.column("tags", sa.JSON))
+    off = sa.or_(campaigns.c.track_opens.is_(False), campaigns.c.track_clicks.is_(False))
+    query = sa.select(
+        campaigns.c.id, campaigns.c.tags, campaigns.c.track_opens, campaigns.c.track_clicks
+    ).where(off)
+    for campaign_id, raw, opens, clicks in conn.execute(query).all():
+        on = {"track_opens": opens, "track_clicks": clicks}
+        markers = [marker for col, marker in OLD_MARKERS.items() if not on[col]]
+        conn.execute(
+            sa.update(campaigns)
+            .where(campaigns.c.id == campaign_id)
+            .values(tags=[*_tags(raw), *markers])
+        )
+    for table, column in DROPPED:
+        if conn.dialect.name == "sqlite":
+            # SQLite drops a plain column in place (3.35+); batch mode would copy the
+            # table, and dropping `leads` is refused while foreign keys point at it.
+            op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        else:
+            op.drop_column(table, column)
