@@ -5,20 +5,24 @@ a campaign with no pixel and no tracked link (the received MIME is parsed), whil
 lead beside them gets both; the report counts them in `not_tracked` and leaves them out
 of the rates. A friend they forward it to is a new person: the friend's copy follows
 the friend's own setting. A single message can switch opens or clicks off, and a lead
-who is not tracked gets neither, whatever the message asks.
+who is not tracked gets neither, whatever the message asks; the command line sets a
+campaign's switches too.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 import time
 from collections.abc import Callable
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from live_server import Live, Mailbox
+from live_server import MAILBEACON, Live, Mailbox
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)]
 
@@ -132,7 +136,7 @@ def test_a_lead_not_tracked_gets_an_untracked_campaign_and_is_left_out_of_the_ra
 
 
 def test_a_single_message_switches_tracking_and_the_lead_setting_wins(
-    live: Live, mailbox: tuple[Mailbox, str]
+    live: Live, mailbox: tuple[Mailbox, str], tmp_path: Path
 ) -> None:
     box, _ = mailbox
     with live.client() as api:
@@ -162,3 +166,17 @@ def test_a_single_message_switches_tracking_and_the_lead_setting_wins(
         assert tracked_parts(live, eve_mail) == (False, False)
         assert_unsubscribe_stays(live, eve_mail)
         assert [k["kind"] for k in asked["links"]] == ["unsubscribe"]
+
+    # The command line sets the same switches.
+    with live.client() as api:
+        lst = api.post("/api/v1/lists", json={"name": "CLI"}).json()
+    html = tmp_path / "mail.html"
+    html.write_text(HTML, encoding="utf-8")
+    made = subprocess.run(
+        [MAILBEACON, "campaign", "create", "--company", str(live.company_id), "--name", "CLI",
+         "--subject", "Hi", "--html", str(html), "--list", str(lst["id"]), "--no-track-clicks",
+         "--json"],
+        env=live.env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["tracking"] == {"opens": True, "clicks": False}
