@@ -85,6 +85,37 @@ async def test_import_reports_bad_lines_and_updates_existing_leads(
     assert (again["imported"], again["updated"], len(again["rejected"])) == (0, 2, 5)
 
 
+async def test_import_sets_tracking_where_a_cell_says_so(
+    api: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    admin = await accounts.user(await accounts.company("ultimate"))
+    quiet = await api.post(
+        "/api/v1/leads", json={"email": "quiet@example.com", "tracking": False}, headers=admin.auth
+    )
+    loud = await api.post("/api/v1/leads", json={"email": "loud@example.com"}, headers=admin.auth)
+    text = (
+        "email,Tracking\n"
+        "quiet@example.com,\n"  # empty: keeps false
+        "loud@example.com,No\n"
+        "new@example.com,\n"  # new: tracked
+        "off@example.com,false\n"
+        "odd@example.com,maybe\n"
+    )
+    r = await upload(api, admin, text)
+    assert r.status_code == 200, r.text
+    assert r.json()["rejected"] == [
+        {"line": 6, "reason": "tracking is 'maybe': write true or false (yes/no, 1/0)"}
+    ]
+    got = {}
+    for email in ("quiet", "loud", "new", "off"):
+        found = await api.get(f"/api/v1/leads?email={email}@example.com", headers=admin.auth)
+        [lead] = found.json()
+        got[email] = lead["tracking"]
+        assert "tracking" not in (lead["fields"] or {})  # a lead's own column, not custom
+    assert got == {"quiet": False, "loud": False, "new": True, "off": False}
+    assert quiet.json()["id"] and loud.json()["tracking"] is True
+
+
 async def test_a_file_without_an_email_column_is_refused_whole(
     api: httpx.AsyncClient, accounts: Accounts
 ) -> None:

@@ -64,6 +64,7 @@ def render(report: dict[str, Any], console: Console) -> None:
     why = "; ".join(f"{n} × {r}" for r, n in apart.items()) or "-"
     rows = [
         ("sent", report["sent"], "", "", ""),
+        ("not tracked", report["not_tracked"], "", "", "no pixel: left out of the rates"),
         (
             "human opens (unique)",
             report["human_opens_unique"],

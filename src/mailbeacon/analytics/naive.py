@@ -14,7 +14,13 @@ from sqlalchemy import Integer, and_, case, cast, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.analytics.estimate import Counts, counts_from_groups
-from mailbeacon.analytics.report import Counters, build_report, sent_count
+from mailbeacon.analytics.report import (
+    Counters,
+    Untracked,
+    build_report,
+    sent_count,
+    untracked_counts,
+)
 from mailbeacon.analytics.rules import MAX_HOURS, link_key, local_time
 from mailbeacon.crm.campaigns import get_campaign
 from mailbeacon.store.schema import campaigns, events, leads, messages
@@ -206,4 +212,6 @@ async def naive_report(conn: AsyncConnection, company_id: int, campaign_id: int)
     campaign = await get_campaign(conn, company_id, campaign_id)
     counters = await naive_counters(conn, campaign_id)
     sent = await sent_count(conn, campaign)
-    return build_report(campaign_id, sent, counters, await naive_groups(conn, campaign_id, sent))
+    untracked = (await untracked_counts(conn, [campaign_id])).get(campaign_id, Untracked())
+    groups = await naive_groups(conn, campaign_id, sent - untracked.opens)
+    return build_report(campaign_id, sent, counters, groups, untracked)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, false, func, or_, select
+from sqlalchemy import and_, case, exists, false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.analytics.estimate import Counts, counts_from_groups, estimate_open_rate
@@ -39,6 +40,16 @@ UNIQUE_FIELDS = (
 
 def _ratio(a: int, b: int) -> float:
     return a / b if b else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Untracked:
+    """Recipients whose mail did not track them (`messages.track_opens` /
+    `track_clicks` false: the lead is not tracked, or the campaign switched it off).
+    They are left out of the rates' denominators: nothing of theirs could be seen."""
+
+    opens: int = 0  # the report's `not_tracked`: no pixel in their mail
+    clicks: int = 0  # `clicks_not_tracked`: no tracked link in their mail
 
 
 def _series(counters: Counters, dims: tuple[str, ...]) -> dict[str, list[int]]:
@@ -74,9 +85,17 @@ def estimate_fields(counts: Counts) -> dict[str, Any]:
     }
 
 
-def build_report(campaign_id: int, sent: int, counters: Counters, groups: Counts) -> dict[str, Any]:
+def build_report(
+    campaign_id: int,
+    sent: int,
+    counters: Counters,
+    groups: Counts,
+    untracked: Untracked = Untracked(),
+) -> dict[str, Any]:
     """The report from the counters and the recipients by what is known of them
-    (`estimate_counts`); the contract's fields first, then the detail."""
+    (`estimate_counts`, over the tracked recipients only); the contract's fields first,
+    then the detail. Open rates are over the recipients whose opens were tracked, the
+    click rate over those whose clicks were."""
     n = counters.get("n", {})
     human_unique = n.get("human_opens_unique", 0)
     clicks_unique = n.get("clicks_unique", 0)
@@ -95,9 +114,11 @@ def build_report(campaign_id: int, sent: int, counters: Counters, groups: Counts
         "bot_clicks": n.get("bot_clicks", 0),
         "forwards": n.get("forward_sends", 0) + n.get("forwarded_readers", 0),
         "unsubscribes": n.get("unsubscribes", 0),
-        "open_rate": _ratio(human_unique, sent),
-        "click_rate": _ratio(clicks_unique, sent),
+        "open_rate": _ratio(human_unique, sent - untracked.opens),
+        "click_rate": _ratio(clicks_unique, sent - untracked.clicks),
         "click_to_open_rate": _ratio(clicks_unique, human_unique),
+        "not_tracked": untracked.opens,
+        "clicks_not_tracked": untracked.clicks,
         **estimate_fields(groups),
         # Human opens (human, proxy, inferred) by hour of day in each lead's timezone.
         "by_hour": [counters.get("hour", {}).get(str(h), 0) for h in range(24)],
@@ -183,6 +204,33 @@ async def estimate_counts(conn: AsyncConnection, campaign_id: int, sent: int) ->
     return counts_from_groups(sent, ((bool(a), bool(b), bool(c), int(n)) for a, b, c, n in rows))
 
 
+def _untracked_query(campaign_ids: list[int]) -> Any:
+    """Per campaign: its leads' own sent messages that had no pixel / no tracked links
+    (a forwarded copy is the friend's, never one of the campaign's recipients)."""
+    return (
+        select(
+            messages.c.campaign_id,
+            func.sum(case((messages.c.track_opens.is_(False), 1), else_=0)),
+            func.sum(case((messages.c.track_clicks.is_(False), 1), else_=0)),
+        )
+        .where(
+            messages.c.campaign_id.in_(campaign_ids),
+            messages.c.sent_at.is_not(None),
+            messages.c.forwarded_from_message_id.is_(None),
+            or_(messages.c.track_opens.is_(False), messages.c.track_clicks.is_(False)),
+        )
+        .group_by(messages.c.campaign_id)
+    )
+
+
+async def untracked_counts(conn: AsyncConnection, campaign_ids: list[int]) -> dict[int, Untracked]:
+    """`Untracked` for each campaign (absent: everyone was tracked)."""
+    if not campaign_ids:
+        return {}
+    rows = await conn.execute(_untracked_query(campaign_ids))
+    return {int(c): Untracked(int(o or 0), int(k or 0)) for c, o, k in rows}
+
+
 async def sent_count(conn: AsyncConnection, campaign: dict[str, Any]) -> int:
     """Messages of the campaign that left; delivery's counter when it keeps one."""
     if campaign.get("sent_count"):
@@ -203,8 +251,11 @@ async def campaign_report(
     """The report for a campaign of this company (crm's NotFound for anyone else's)."""
     campaign = await get_campaign(conn, company_id, campaign_id)
     sent = await sent_count(conn, campaign)
-    groups = await estimate_counts(conn, campaign_id, sent)
-    report = build_report(campaign_id, sent, await read_counters(conn, campaign_id), groups)
+    untracked = (await untracked_counts(conn, [campaign_id])).get(campaign_id, Untracked())
+    # The estimate is over the recipients whose opens could be seen at all.
+    groups = await estimate_counts(conn, campaign_id, sent - untracked.opens)
+    counters = await read_counters(conn, campaign_id)
+    report = build_report(campaign_id, sent, counters, groups, untracked)
     sent_at: dt.datetime | None = campaign.get("sent_at")
     report["name"] = campaign.get("name")
     report["sent_at"] = sent_at
@@ -232,9 +283,11 @@ async def campaign_headlines(
         )
         for campaign_id, key, value in rows:
             n[int(campaign_id)][key] = int(value)
+    untracked = await untracked_counts(conn, ids)
     out: dict[int, dict[str, Any]] = {}
     for campaign in campaigns:
         counts = n[int(campaign["id"])]
+        off = untracked.get(int(campaign["id"]), Untracked())
         # A draft has sent nothing: no count query for it.
         sent = 0 if campaign.get("status") == "draft" else await sent_count(conn, campaign)
         human, clicks = counts.get("human_opens_unique", 0), counts.get("clicks_unique", 0)
@@ -243,7 +296,8 @@ async def campaign_headlines(
             "human_opens_unique": human,
             "clicks_unique": clicks,
             "machine_opens": counts.get("machine_opens", 0),
-            "open_rate": _ratio(human, sent),
-            "click_rate": _ratio(clicks, sent),
+            "open_rate": _ratio(human, sent - off.opens),
+            "click_rate": _ratio(clicks, sent - off.clicks),
+            "not_tracked": off.opens,
         }
     return out

@@ -27,6 +27,7 @@ from mailbeacon.analytics import engaged
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
 from mailbeacon.api.errors import ApiError
+from mailbeacon.api.fields import TrackingIn
 from mailbeacon.api.responses import BODY, DOCUMENT_KEY, EVERY_ROUTE, FOUND, errors
 from mailbeacon.crm import campaigns as crm_campaigns
 from mailbeacon.crm.access import Permission
@@ -132,6 +133,8 @@ class CampaignPatch(BaseModel):
     pixel_placement: Literal["header", "body", "footer"] | None = None
     pixel_format: Literal["gif", "png"] | None = None
     forward_link: bool | None = None
+    # Only the switches named change: {"opens": false} leaves clicks as they were.
+    tracking: TrackingIn | None = None
 
 
 @router.patch("/{campaign_id}", responses={**BODY, **FOUND, **errors(409)})

@@ -12,7 +12,7 @@ from mailbeacon.analytics import report as analytics
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
 from mailbeacon.api.errors import ApiError
-from mailbeacon.api.fields import Id, PathId
+from mailbeacon.api.fields import Id, PathId, TrackingIn
 from mailbeacon.api.merge_fields import check_merge_fields
 from mailbeacon.api.responses import BODY, DOCUMENT_KEY, EVERY_ROUTE, FOUND, errors
 from mailbeacon.compose.model import PixelFormat, PixelPlacement
@@ -43,6 +43,7 @@ class CampaignIn(BaseModel):
     pixel_format: PixelFormat = "gif"
     # A visible "Forward to a friend" link (/f/) in every mail's footer.
     forward_link: bool = False
+    tracking: TrackingIn = Field(default_factory=TrackingIn)
 
 
 @router.post("", status_code=201, responses={**BODY, **errors(404)})

@@ -54,6 +54,9 @@ class LeadPatch(BaseModel):
     timezone: str | None = Field(default=None, max_length=64)
     # Custom fields: a string sets the field, null removes it, fields not named stay.
     fields: dict[str, str | None] | None = None
+    # False: the lead is not tracked (their request, or no consent): their mail from now
+    # on has no pixel and no tracked links. The unsubscribe link stays.
+    tracking: bool | None = None
 
 
 def _tracking(who: Principal) -> bool:
@@ -162,8 +165,8 @@ async def patch_lead(
     who: Principal = Depends(require(Permission.MANAGE_LEADS)),
     svc: Services = Depends(services),
 ) -> dict[str, Any]:
-    """Change a lead's address, names, time zone or custom fields; 409 names the lead
-    that has the address already."""
+    """Change a lead's address, names, time zone, custom fields or whether they are
+    tracked; 409 names the lead that has the address already."""
     changes = body.model_dump(exclude_unset=True)
     async with svc.db.begin() as conn:
         lead = jsonable(await crm_leads.update_lead(conn, who, lead_id, changes))

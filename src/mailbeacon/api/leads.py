@@ -42,6 +42,8 @@ class LeadIn(BaseModel):
     last_name: str | None = Field(default=None, max_length=200)
     timezone: str | None = Field(default=None, max_length=64)
     owner_user_id: Id | None = None
+    # False: never tracked (no consent); their mail has no pixel and no tracked links.
+    tracking: bool = True
 
 
 @router.post("", status_code=201, responses={**BODY, **errors(404, 409)})

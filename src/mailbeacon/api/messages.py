@@ -13,7 +13,7 @@ from mailbeacon.analytics.events import message_events
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
 from mailbeacon.api.errors import ApiError
-from mailbeacon.api.fields import Id, PathId
+from mailbeacon.api.fields import Id, PathId, TrackingIn
 from mailbeacon.api.merge_fields import check_merge_fields
 from mailbeacon.api.responses import BODY, DOCUMENT_KEY, EVERY_ROUTE, FOUND, errors
 from mailbeacon.crm.access import Permission
@@ -40,6 +40,8 @@ class MessageIn(BaseModel):
     send: bool = True
     # A "Forward to a friend" link in the footer; null: as the campaign says (else off).
     forward_link: bool | None = None
+    # Null: as the campaign says (else both on). A lead not tracked gets neither.
+    tracking: TrackingIn | None = None
 
 
 @router.post("", status_code=201, responses={**BODY, **errors(404, 409)})
@@ -67,6 +69,7 @@ async def create_message(
                 campaign_id=body.campaign_id,
                 send=body.send,
                 forward_link=body.forward_link,
+                tracking=_tracking(body.tracking),
             )
         )
     except delivery.Suppressed as e:
@@ -77,6 +80,10 @@ async def create_message(
         raise ApiError(404, "not_found", str(e), "campaign_id") from None
     except ValueError as e:
         raise ApiError(422, "invalid", f"template: {e}", "html") from None
+
+
+def _tracking(asked: TrackingIn | None) -> delivery.Tracking | None:
+    return None if asked is None else delivery.Tracking(asked.opens, asked.clicks)
 
 
 async def _message(conn: Any, company_id: int, message_id: int) -> dict[str, Any]:
@@ -126,6 +133,7 @@ async def get_message(
         )
     out = jsonable(msg)
     out.pop("company_id", None)
+    out["tracking"] = {"opens": out.pop("track_opens"), "clicks": out.pop("track_clicks")}
     out["links"] = [{"index": i, "url": u} for i, u in links]
     out["hits"] = {"open": counts.get("open", 0), "click": counts.get("click", 0)}
     return out

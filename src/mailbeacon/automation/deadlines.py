@@ -10,6 +10,7 @@ watermark, all in one transaction.
 A rule with `"privacy_protected": "exclude"` also leaves out the messages whose only
 sign before the deadline is Apple's privacy prefetch: Mail Privacy Protection fetches
 the pixel whether or not the reader opens, so such a lead is not known to be silent.
+Mail sent without a pixel (`messages.track_opens` false) is never checked at all.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ async def _scan_rule(conn: AsyncConnection, row: Any, grace: float) -> int:
             messages.c.status == "sent",
             # A friend's forwarded copy is not mail the lead asked for: no reminders.
             messages.c.forwarded_from_message_id.is_(None),
+            # Mail with no pixel (a lead not tracked, opens off) cannot show an open: its
+            # reader is not known to be silent, and is not chased for it.
+            messages.c.track_opens.is_(True),
             messages.c.sent_at <= cutoff,
             or_(
                 messages.c.sent_at > after_at,

@@ -56,10 +56,17 @@ def create(
         "--forward-link/--no-forward-link",
         help='a "Forward to a friend" link in the footer',
     ),
+    track_opens: bool = typer.Option(
+        True, "--track-opens/--no-track-opens", help="a tracking pixel (opens)"
+    ),
+    track_clicks: bool = typer.Option(
+        True, "--track-clicks/--no-track-clicks", help="tracked links (clicks)"
+    ),
     as_json: bool = JSON,
     database: str | None = DATABASE,
 ) -> None:
-    """Create a draft campaign; `campaign send ID` sends it."""
+    """Create a draft campaign; `campaign send ID` sends it. Leads who are not tracked
+    get neither a pixel nor tracked links, whatever the switches say."""
 
     async def work(db: Database) -> dict[str, Any]:
         async with db.begin() as conn:
@@ -73,6 +80,7 @@ def create(
                 list_id=list_id,
                 pixel_placement=pixel_placement,
                 forward_link=forward_link,
+                tracking={"opens": track_opens, "clicks": track_clicks},
             )
 
     c = jsonable(run_db(database_url(database), work))

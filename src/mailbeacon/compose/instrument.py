@@ -48,7 +48,7 @@ def instrument(
     escaped, never a template, never a tracked link).
     Raises ValueError when a merge field template is broken.
     """
-    opts = options or Options()
+    opts = (options or Options()).for_recipient(recipient)
     tracker = Tracker(
         base_url=settings.base_url,
         signer=signer,

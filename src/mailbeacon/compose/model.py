@@ -7,7 +7,7 @@ without anyone changing it on the way to the transport.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 LinkKind = Literal["link", "unsubscribe", "honeypot", "forward"]
@@ -29,6 +29,9 @@ class Recipient:
     last_name: str | None = None
     # Custom fields (`leads.fields`): merge fields by their name, the built-ins win.
     fields: Mapping[str, str] | None = None
+    # `leads.tracking`: False, and nothing in their mail tracks them, whatever the
+    # campaign asks (see `Options.for_recipient`).
+    tracking: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +62,12 @@ class Options:
     track_opens: bool = True
     track_clicks: bool = True
 
-
-# Where a campaign keeps its tracking switches until the row has columns for them: in
-# its `tags` list, as these markers (the composer writes them, delivery reads them).
-TRACKING_OFF_TAGS = {"opens": "tracking:opens-off", "clicks": "tracking:clicks-off"}
+    def for_recipient(self, recipient: Recipient) -> Options:
+        """These options as `recipient`'s mail gets them: a lead who is not tracked gets
+        neither a pixel nor tracked links, whatever the campaign asks."""
+        if recipient.tracking:
+            return self
+        return replace(self, track_opens=False, track_clicks=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -29,6 +30,8 @@ CAMPAIGN_FIELDS = (
     campaigns.c.pixel_placement,
     campaigns.c.pixel_format,
     campaigns.c.forward_link,
+    campaigns.c.track_opens,
+    campaigns.c.track_clicks,
     campaigns.c.status,
     campaigns.c.sent_count,
     campaigns.c.skipped_count,
@@ -36,6 +39,32 @@ CAMPAIGN_FIELDS = (
     campaigns.c.created_at,
     campaigns.c.sent_at,
 )
+
+
+# The API's `tracking` object and the columns it is kept in.
+TRACKING_COLUMNS = {"opens": "track_opens", "clicks": "track_clicks"}
+
+
+def tracking_columns(tracking: Mapping[str, Any] | None) -> dict[str, bool]:
+    """`{"opens": bool, "clicks": bool}` (either may be left out) as column values."""
+    if tracking is None:
+        return {}
+    unknown = sorted(set(tracking) - set(TRACKING_COLUMNS))
+    if unknown:
+        raise Invalid(f"tracking: unknown keys {unknown}; use opens, clicks", field="tracking")
+    out = {}
+    for key, value in tracking.items():
+        if not isinstance(value, bool):
+            raise Invalid(f"tracking.{key} must be true or false", field="tracking")
+        out[TRACKING_COLUMNS[key]] = value
+    return out
+
+
+def _shown(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A campaign as the API shows it: its switches as one `tracking` object."""
+    out = dict(row)
+    out["tracking"] = {key: bool(out.pop(col)) for key, col in TRACKING_COLUMNS.items()}
+    return out
 
 
 def check_utm(utm: dict[str, Any] | None) -> dict[str, str] | None:
@@ -61,6 +90,7 @@ async def create_campaign(
     pixel_placement: str = "body",
     pixel_format: str = "gif",
     forward_link: bool = False,
+    tracking: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     if not name.strip():
         raise Invalid("name must not be empty", field="name")
@@ -70,6 +100,7 @@ async def create_campaign(
         raise Invalid(f"pixel_placement must be one of {PIXEL_PLACEMENTS}", field="pixel_placement")
     if pixel_format not in PIXEL_FORMATS:
         raise Invalid(f"pixel_format must be one of {PIXEL_FORMATS}", field="pixel_format")
+    switches = {"track_opens": True, "track_clicks": True} | tracking_columns(tracking)
     try:
         await get_list(conn, who.company_id, list_id)
     except NotFound as e:
@@ -89,6 +120,7 @@ async def create_campaign(
             pixel_placement=pixel_placement,
             pixel_format=pixel_format,
             forward_link=bool(forward_link),
+            **switches,
             status="draft",
             sent_count=0,
             skipped_count=0,
@@ -114,7 +146,7 @@ async def get_campaign(conn: AsyncConnection, company_id: int, campaign_id: int)
     )
     if row is None:
         raise NotFound(f"campaign {campaign_id} does not exist")
-    return dict(row)
+    return _shown(row)
 
 
 async def list_campaigns(conn: AsyncConnection, company_id: int) -> list[dict[str, Any]]:
@@ -123,7 +155,7 @@ async def list_campaigns(conn: AsyncConnection, company_id: int) -> list[dict[st
         .where(campaigns.c.company_id == company_id)
         .order_by(campaigns.c.id.desc())
     )
-    return [dict(r) for r in rows.mappings()]
+    return [_shown(r) for r in rows.mappings()]
 
 
 # What a draft may change (PATCH /api/v1/campaigns/{id}); a campaign that left the draft
@@ -139,6 +171,7 @@ EDITABLE = (
     "pixel_placement",
     "pixel_format",
     "forward_link",
+    "tracking",
 )
 
 
@@ -168,6 +201,8 @@ async def update_campaign(
         values["tags"] = values["tags"] or []
     if "forward_link" in values:
         values["forward_link"] = bool(values["forward_link"])
+    if "tracking" in values:
+        values |= tracking_columns(values.pop("tracking"))
     if values.get("list_id") is not None:
         try:
             await get_list(conn, company_id, values["list_id"])

@@ -2,7 +2,8 @@
 
 The file: UTF-8 with or without a BOM, comma- or semicolon-separated (whichever makes
 an `email` column of the header), quoted fields as spreadsheets write them. `email` is
-required; `first_name`, `last_name` and `timezone` are the lead's own columns; every
+required; `first_name`, `last_name`, `timezone` and `tracking` (true/false: whether the
+lead's mail may track them, see docs/tracking.md) are the lead's own columns; every
 other column is a custom field, named in merge-field shape ("Company Name" ->
 `company_name`, see `crm.fields`). Lines count records as a spreadsheet shows rows:
 the header is line 1, the first lead line 2.
@@ -34,6 +35,7 @@ from functools import lru_cache
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.crm.access import sees_only_own_leads
@@ -43,9 +45,12 @@ from mailbeacon.crm.leads import ERASED, check_timezone
 from mailbeacon.crm.lists import get_list
 from mailbeacon.crm.users import Principal, normalize_email
 from mailbeacon.store import Database, now
+from mailbeacon.store.schema import leads
 
 CHUNK = 2000
-KNOWN = ("email", "first_name", "last_name", "timezone")
+KNOWN = ("email", "first_name", "last_name", "timezone", "tracking")
+# How a spreadsheet may say yes or no in the `tracking` column (any case).
+YES, NO = frozenset({"true", "yes", "1", "on"}), frozenset({"false", "no", "0", "off"})
 MAX_NAME = 200
 MAX_EMAIL = 320
 
@@ -71,6 +76,7 @@ class Row:
     last_name: str | None
     timezone: str | None
     fields: dict[str, str]
+    tracking: bool | None = None  # None: the cell was empty (or no such column)
 
 
 # -- reading the file ---------------------------------------------------------------
@@ -143,6 +149,7 @@ class Layout:
     last_name: int | None
     timezone: int | None
     custom: tuple[tuple[int, str], ...]
+    tracking: int | None = None
 
 
 def _columns(header: list[str]) -> Layout:
@@ -173,6 +180,7 @@ def _columns(header: list[str]) -> Layout:
         where.get("last_name"),
         where.get("timezone"),
         custom,
+        where.get("tracking"),
     )
 
 
@@ -209,7 +217,17 @@ def _row(line: int, layout: Layout, cells: list[str]) -> Row:
             if len(value) > MAX_VALUE:
                 raise Invalid(f"{key} is longer than {MAX_VALUE} characters")
             fields[key] = value
-    return Row(line, email, first, last, _timezone(tz) if tz else None, fields)
+    tracking = _yes_no(cells[layout.tracking]) if layout.tracking is not None else None
+    return Row(line, email, first, last, _timezone(tz) if tz else None, fields, tracking)
+
+
+def _yes_no(cell: str) -> bool | None:
+    value = cell.strip().lower()
+    if not value:
+        return None
+    if value in YES or value in NO:
+        return value in YES
+    raise Invalid(f"tracking is {cell.strip()!r}: write true or false (yes/no, 1/0)")
 
 
 def parse(text: str) -> tuple[list[Row], list[dict[str, Any]]]:
@@ -322,6 +340,7 @@ async def _write_chunk(
     ]
     write = _copy_chunk if conn.dialect.name == "postgresql" else _insert_chunk
     await write(conn, who, records, list_id, now())
+    await _set_tracking(conn, who.company_id, chunk)
     updated = sum(1 for r in chunk if r.email in existing)
     return len(chunk) - updated, updated, rejected
 
@@ -391,6 +410,19 @@ async def _copy_chunk(
             " SELECT $1, unnest($2::int[]), $3, $4 ON CONFLICT DO NOTHING",
             (list_id, ids, who.company_id, at),
         )
+
+
+async def _set_tracking(conn: AsyncConnection, company_id: int, chunk: list[Row]) -> None:
+    """The `tracking` cells that say something, in at most two statements per chunk
+    (an empty cell keeps the lead's setting; a new lead starts tracked)."""
+    for value in (True, False):
+        emails = [r.email for r in chunk if r.tracking is value]
+        if emails:
+            await conn.execute(
+                update(leads)
+                .where(leads.c.company_id == company_id, leads.c.email.in_(emails))
+                .values(tracking=value)
+            )
 
 
 def _chunks(rows: list[Row], size: int) -> Iterator[list[Row]]:

@@ -40,6 +40,7 @@ LEAD_FIELDS = (
     leads.c.unsubscribed_at,
     leads.c.created_at,
     leads.c.fields,
+    leads.c.tracking,
 )
 
 
@@ -83,6 +84,7 @@ async def create_lead(
     owner_user_id: int | None = None,
     referred_by_lead_id: int | None = None,
     fields: dict[str, str] | None = None,
+    tracking: bool = True,
 ) -> dict[str, Any]:
     email = normalize_email(email)
     first_name = check_name(first_name, "first_name")
@@ -115,6 +117,7 @@ async def create_lead(
                     status="subscribed",
                     created_at=now(),
                     fields=custom,
+                    tracking=bool(tracking),
                 )
                 .returning(leads.c.id)
             )
@@ -132,8 +135,9 @@ async def _duplicate(conn: AsyncConnection, company_id: int, email: str) -> Conf
 async def update_lead(
     conn: AsyncConnection, who: Principal, lead_id: int, changes: dict[str, Any]
 ) -> dict[str, Any]:
-    """Change any of email, first_name, last_name, timezone and custom `fields` (a key
-    set to None is removed; other keys are kept)."""
+    """Change any of email, first_name, last_name, timezone, custom `fields` (a key
+    set to None is removed; other keys are kept) and `tracking` (False: their mail from
+    now on carries no pixel and no tracked links)."""
     lead = await get_lead(conn, who, lead_id)
     values: dict[str, Any] = {}
     if "email" in changes:
@@ -143,6 +147,10 @@ async def update_lead(
             values[name] = changes[name] or None
     if "timezone" in changes:
         values["timezone"] = check_timezone(changes["timezone"])
+    if changes.get("tracking") is not None:
+        if not isinstance(changes["tracking"], bool):
+            raise Invalid("tracking must be true or false", field="tracking")
+        values["tracking"] = changes["tracking"]
     if changes.get("fields") is not None:
         merged = dict(lead["fields"] or {})
         for key, value in changes["fields"].items():

@@ -18,6 +18,7 @@ from mailbeacon.delivery.messages import (
     CampaignNotFound,
     LeadNotFound,
     Suppressed,
+    Tracking,
     create_message,
 )
 from mailbeacon.delivery.outbox import Outbox, start_outbox
@@ -41,6 +42,7 @@ __all__ = [
     "SmtpTransport",
     "Suppressed",
     "TemporaryFailure",
+    "Tracking",
     "Transport",
     "check_templates",
     "create_message",

@@ -8,7 +8,7 @@ written back to the row.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from email.message import EmailMessage
 from email.utils import parseaddr
 from typing import Any
@@ -26,7 +26,6 @@ from mailbeacon.compose import (
     instrument,
     sent_headers,
 )
-from mailbeacon.compose.model import TRACKING_OFF_TAGS
 from mailbeacon.delivery.smtp import PermanentFailure, SmtpTransport, TemporaryFailure, Transport
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database, now
@@ -35,6 +34,14 @@ from mailbeacon.store.webhook_outbox import queue_bounce
 from mailbeacon.tokens import Signer
 
 SUPPRESSED = frozenset({"unsubscribed", "bounced"})
+
+
+@dataclass(frozen=True, slots=True)
+class Tracking:
+    """What a campaign or message tracks (the API's `tracking` object)."""
+
+    opens: bool = True
+    clicks: bool = True
 
 
 class LeadNotFound(LookupError):
@@ -66,13 +73,14 @@ async def load_recipient(conn: AsyncConnection, company_id: int, lead_id: int) -
     if row.status in SUPPRESSED:
         raise Suppressed(lead_id, row.status)
     custom = row.fields if isinstance(row.fields, dict) else None
-    return Recipient(row.id, row.email, row.first_name, row.last_name, custom)
+    return Recipient(
+        row.id, row.email, row.first_name, row.last_name, custom, tracking=bool(row.tracking)
+    )
 
 
 def campaign_options(row: Any) -> Options:
     """How a campaign row asks its mail to be instrumented."""
     utm = dict(row.utm) if row.utm else None
-    tags = set(row.tags or ())
     if utm is not None:
         utm.setdefault("campaign", row.name)
     return Options(
@@ -80,8 +88,8 @@ def campaign_options(row: Any) -> Options:
         pixel_format=row.pixel_format or "gif",
         utm=utm,
         forward_link=bool(row.forward_link),
-        track_opens=TRACKING_OFF_TAGS["opens"] not in tags,
-        track_clicks=TRACKING_OFF_TAGS["clicks"] not in tags,
+        track_opens=bool(row.track_opens),
+        track_clicks=bool(row.track_clicks),
     )
 
 
@@ -154,11 +162,14 @@ async def create_message(
     transport: Transport | None = None,
     forward_link: bool | None = None,
     note: Note | None = None,
+    tracking: Tracking | None = None,
 ) -> dict[str, Any]:
     """Instrument, store and (when `send`) deliver one message; the API's answer.
 
     `forward_link` None: as the campaign says (off without one). `note`: a forwarder's
-    note to the friend this copy is for (see `compose.instrument`).
+    note to the friend this copy is for (see `compose.instrument`). `tracking`: opens
+    and clicks switched off for this message (None: as the campaign says, else on); a
+    lead who is not tracked gets neither, whatever is asked.
     Raises LeadNotFound / CampaignNotFound (404), Suppressed (409) before anything is
     stored, and ValueError for a broken merge field template (422).
     """
@@ -169,11 +180,16 @@ async def create_message(
     options = options or Options()
     if forward_link is not None:
         options = replace(options, forward_link=forward_link)
+    if tracking is not None:
+        options = replace(options, track_opens=tracking.opens, track_clicks=tracking.clicks)
+    # What this lead's mail really carries, recorded on the row for the report.
+    options = options.for_recipient(recipient)
     async with db.begin() as conn:
         # The row first: its id goes into every token; the bodies are filled in below.
         row = {"company_id": company_id, "lead_id": lead_id, "campaign_id": campaign_id}
         row |= {"forwarded_from_message_id": forwarded_from_message_id, "subject": subject}
         row |= {"forward_link": options.forward_link}
+        row |= {"track_opens": options.track_opens, "track_clicks": options.track_clicks}
         result = await conn.execute(
             sa.insert(messages).values(
                 html="",
@@ -223,6 +239,7 @@ def _answer(
         "lead_id": row["lead_id"],
         "campaign_id": row["campaign_id"],
         "forward_link": row["forward_link"],
+        "tracking": {"opens": row["track_opens"], "clicks": row["track_clicks"]},
         "subject": inst.subject,
         "html": inst.html,
         "text": inst.text,

@@ -115,6 +115,9 @@ leads = Table(
     Column("created_at", DateTime, nullable=False),
     # Custom fields from imports and the API: {"company": "Acme", ...}, string values.
     Column("fields", JSON, nullable=True),
+    # False: the lead asked not to be tracked (or gave no consent). Their mail carries no
+    # pixel and no tracked links; unsubscribing still works.
+    Column("tracking", Boolean, nullable=False, default=True, server_default="1"),
     UniqueConstraint("company_id", "email", name="uq_leads_company_email"),
 )
 
@@ -153,6 +156,9 @@ campaigns = Table(
     Column("pixel_format", String(8), nullable=False, default="gif"),  # gif|png
     # A visible "Forward to a friend" link (/f/{token}) in the footer.
     Column("forward_link", Boolean, nullable=False, default=False, server_default="0"),
+    # Off: no pixel (opens) / links straight to their destination, no honeypot (clicks).
+    Column("track_opens", Boolean, nullable=False, default=True, server_default="1"),
+    Column("track_clicks", Boolean, nullable=False, default=True, server_default="1"),
     Column("status", String(16), nullable=False, default="draft"),  # draft|sending|sent
     Column("sent_count", Integer, nullable=False, default=0),
     Column("skipped_count", Integer, nullable=False, default=0),
@@ -180,6 +186,10 @@ messages = Table(
     Column("headers", JSON, nullable=True),
     Column("warnings", JSON, nullable=True),
     Column("forward_link", Boolean, nullable=False, default=False, server_default="0"),
+    # What this mail was sent with, the lead's own setting included: the report's
+    # `not_tracked` counts the messages with no pixel.
+    Column("track_opens", Boolean, nullable=False, default=True, server_default="1"),
+    Column("track_clicks", Boolean, nullable=False, default=True, server_default="1"),
     Column("status", String(16), nullable=False, default="stored"),  # stored|queued|sent|failed
     Column("error", Text, nullable=True),
     Column("created_at", DateTime, nullable=False),

@@ -23,7 +23,6 @@ from mailbeacon.api import campaign_leads as api_leads
 from mailbeacon.api import campaigns as api_campaigns
 from mailbeacon.api.errors import ApiError
 from mailbeacon.api.merge_fields import check_merge_fields
-from mailbeacon.compose.model import TRACKING_OFF_TAGS
 from mailbeacon.crm import campaigns as crm_campaigns
 from mailbeacon.crm import lists as crm_lists
 from mailbeacon.crm.access import Permission, allowed
@@ -35,8 +34,6 @@ from mailbeacon.web.auth import PageExit, services, templates, tracking_user
 from mailbeacon.web.pages import render
 
 router = APIRouter(include_in_schema=False)
-# "Track opens" and "Track clicks" are kept in the campaign's `tags`, as compose reads them.
-TRACKING_TAGS = TRACKING_OFF_TAGS
 # The email's own document, framed by the composer: its inline styles and images load
 # (the preview's pixel is signed by a throwaway key and records nothing), no scripts.
 # A srcdoc frame would inherit the dashboard's strict CSP and drop the email's styles.
@@ -83,8 +80,9 @@ def _form_of(campaign: dict[str, Any] | None) -> dict[str, Any]:
         "pixel_placement": campaign["pixel_placement"],
         "pixel_format": campaign["pixel_format"],
         "forward_link": bool(campaign["forward_link"]),
-        "track_opens": TRACKING_TAGS["opens"] not in tags,
-        "track_clicks": TRACKING_TAGS["clicks"] not in tags,
+        # "Track opens" / "Track clicks": the API's `tracking` object.
+        "track_opens": bool(campaign["tracking"]["opens"]),
+        "track_clicks": bool(campaign["tracking"]["clicks"]),
         "utm": dict(campaign.get("utm") or {}),
         "tags": tags,
     }
@@ -99,12 +97,7 @@ def _form_from_post(data: Any, previous_tags: list[str]) -> dict[str, Any]:
     form["track_opens"] = data.get("track_opens") == "1"
     form["track_clicks"] = data.get("track_clicks") == "1"
     form["utm"] = {k: str(data.get(f"utm_{k}", "")).strip() for k in UTM_KEYS}
-    tags = [t for t in previous_tags if t not in TRACKING_TAGS.values()]
-    if not form["track_opens"]:
-        tags.append(TRACKING_TAGS["opens"])
-    if not form["track_clicks"]:
-        tags.append(TRACKING_TAGS["clicks"])
-    form["tags"] = tags
+    form["tags"] = list(previous_tags)
     return form
 
 
@@ -121,6 +114,7 @@ def _body(form: dict[str, Any]) -> dict[str, Any]:
         "pixel_placement": form["pixel_placement"],
         "pixel_format": form["pixel_format"],
         "forward_link": form["forward_link"],
+        "tracking": {"opens": form["track_opens"], "clicks": form["track_clicks"]},
     }
 
 

@@ -332,6 +332,25 @@ async def edit_lead(request: Request, lead_id: int) -> Response:
     return RedirectResponse(f"/leads/{lead_id}?{notice}", status_code=303)
 
 
+@router.post("/leads/{lead_id}/tracking", response_class=HTMLResponse)
+async def set_tracking(
+    request: Request, lead_id: int, csrf: str = Form(""), tracking: str = Form("")
+) -> Response:
+    """Stop or resume tracking the lead (`PATCH /api/v1/leads/{id}` with `tracking`)."""
+    who, session = await page_user(request)
+    if not csrf_ok(request, session, csrf):
+        return Response("CSRF token missing or wrong", status_code=403)
+    if tracking not in ("on", "off"):
+        return Response("tracking: on or off", status_code=422)
+    try:
+        async with services(request).db.begin() as conn:
+            await crm_leads.update_lead(conn, who, lead_id, {"tracking": tracking == "on"})
+    except CrmError:
+        return render_missing(request, who, session)
+    said = "Tracking is on." if tracking == "on" else "This lead is no longer tracked."
+    return RedirectResponse(f"/leads/{lead_id}?{urlencode({'notice': said})}", status_code=303)
+
+
 @router.get("/leads/{lead_id}/delete", response_class=HTMLResponse)
 async def confirm_delete(request: Request, lead_id: int) -> Response:
     who, session = await page_user(request)
