@@ -15,10 +15,16 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database
 from mailbeacon.store.migrate import upgrade
+
+# Properties are about answers, not speed: a loaded CI machine must not fail a property
+# because one example took longer than hypothesis's default 200 ms (benchmarks time things).
+hypothesis_settings.register_profile("mailbeacon", deadline=None)
+hypothesis_settings.load_profile("mailbeacon")
 
 PG_ADMIN_DSN = os.environ.get("MAILBEACON_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 TEST_KEYS = (("t1", b"test-secret-one"), ("t0", b"test-secret-old"))
