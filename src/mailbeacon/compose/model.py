@@ -29,6 +29,9 @@ class Recipient:
     last_name: str | None = None
     # Custom fields (`leads.fields`): merge fields by their name, the built-ins win.
     fields: Mapping[str, str] | None = None
+    # The engagement conditions the lead meets, of those the templates ask about
+    # (`compose.blocks`: ("clicked", "pricing"), ...); fetched before rendering.
+    meets: frozenset[tuple[str, str | int]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
