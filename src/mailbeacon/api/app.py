@@ -16,6 +16,7 @@ from mailbeacon.api import (
     lists,
     messages,
     rules,
+    scoring,
 )
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import ids_in_range
@@ -36,6 +37,7 @@ def create_api(svc: Services) -> FastAPI:
     app.state.services = svc
     errors.install(app)
     app.add_middleware(SecurityHeaders)
-    for module in (leads, lead_admin, lists, campaigns, campaign_leads, messages, rules, docs):
+    routers = (leads, lead_admin, lists, campaigns, campaign_leads, messages, rules, scoring)
+    for module in (*routers, docs):
         app.include_router(module.router)
     return app

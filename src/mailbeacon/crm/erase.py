@@ -1,7 +1,7 @@
 """Erasing a lead: the lead and everything tracked about them, in one transaction.
 
 Deleted: their hits and events, per-lead rollups, automation runs and jobs (and those
-jobs' webhook deliveries), list memberships, and the lead. Another lead they referred
+jobs' webhook deliveries), what the scoring model scored, list memberships, and the lead. Another lead they referred
 keeps its row but forgets who referred it.
 
 Their mail already sent must still answer its pixel and links (a reader may open it
@@ -42,6 +42,7 @@ from mailbeacon.store.schema_automation import (
     automation_runs,
     webhook_deliveries,
 )
+from mailbeacon.store.schema_scoring import lead_scores, score_events
 
 # Not an address (no @): never equal to a normalised email, so never found by one.
 PLACEHOLDER_EMAIL = "(erased)"
@@ -92,6 +93,12 @@ async def erase_lead(conn: AsyncConnection, who: Principal, lead_id: int) -> Non
             automation_runs.c.lead_id == lead_id, automation_runs.c.company_id == company
         ),
         delete(list_members).where(list_members.c.lead_id == lead_id),
+        delete(score_events).where(
+            score_events.c.lead_id == lead_id, score_events.c.company_id == company
+        ),
+        delete(lead_scores).where(
+            lead_scores.c.lead_id == lead_id, lead_scores.c.company_id == company
+        ),
         update(leads)
         .where(leads.c.referred_by_lead_id == lead_id, leads.c.company_id == company)
         .values(referred_by_lead_id=None),
