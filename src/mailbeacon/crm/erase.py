@@ -1,8 +1,8 @@
 """Erasing a lead: the lead and everything tracked about them, in one transaction.
 
 Deleted: their hits and events, per-lead rollups, automation runs and jobs (and those
-jobs' webhook deliveries), what the scoring model scored, list memberships, and the lead. Another lead they referred
-keeps its row but forgets who referred it.
+jobs' webhook deliveries), what the scoring model scored, list memberships, and the
+lead. Another lead they referred keeps its row but forgets who referred it.
 
 Their mail already sent must still answer its pixel and links (a reader may open it
 years later). The pixel needs nothing stored; a click resolves from `message_links`,
