@@ -21,7 +21,17 @@ from mailbeacon.web.static_paths import STATIC
 
 def install(app: FastAPI) -> None:
     from mailbeacon.api.errors import IdOutOfRange, error_body
-    from mailbeacon.web import composer, engaged, imports, leads, lists, outbox, pages, rules
+    from mailbeacon.web import (
+        composer,
+        engaged,
+        imports,
+        leads,
+        lists,
+        outbox,
+        pages,
+        rules,
+        scoring,
+    )
     from mailbeacon.web.auth import PageExit, templates
 
     async def _exit(_: Request, e: Exception) -> Response:
@@ -49,4 +59,5 @@ def install(app: FastAPI) -> None:
     app.include_router(pages.router)
     app.include_router(outbox.router)
     app.include_router(rules.router)
+    app.include_router(scoring.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
