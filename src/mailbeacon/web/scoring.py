@@ -45,7 +45,8 @@ async def scoring_page(request: Request) -> Response:
     who, _ = await tracking_user(request)
     async with services(request).db.connect() as conn:
         model = await scoring.get_model(conn, who.company_id)
-    return await _page(request, model.as_json(), {}, request.query_params.get("saved") == "1")
+    form = model.as_json() | {"half_life_days": f"{model.half_life_days:g}"}  # 14, not 14.0
+    return await _page(request, form, {}, request.query_params.get("saved") == "1")
 
 
 @router.post("/scoring", response_class=HTMLResponse)
