@@ -18,6 +18,7 @@ from mailbeacon.api import (
     lists,
     messages,
     rules,
+    scoring,
     webhooks,
 )
 from mailbeacon.api.context import Services
@@ -50,6 +51,7 @@ def create_api(svc: Services) -> FastAPI:
         webhooks,
         audit,
         company,
+        scoring,
         docs,
     )
     for module in routers:

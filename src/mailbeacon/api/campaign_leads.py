@@ -28,6 +28,7 @@ from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
 from mailbeacon.api.errors import ApiError
 from mailbeacon.api.fields import TrackingIn
+from mailbeacon.api.merge_fields import check_conditions
 from mailbeacon.api.responses import BODY, DOCUMENT_KEY, EVERY_ROUTE, FOUND, errors
 from mailbeacon.crm import campaigns as crm_campaigns
 from mailbeacon.crm.access import Permission
@@ -153,6 +154,7 @@ async def update_campaign(
         async with svc.db.connect() as conn:
             current = await crm_campaigns.get_campaign(conn, who.company_id, campaign_id)
         merged = {k: changes.get(k, current[k]) for k in ("subject", "html", "text")}
+        check_conditions({k: v for k, v in merged.items() if k in changes})
         try:
             delivery.check_templates(merged["subject"], merged["html"], merged["text"])
         except ValueError as e:

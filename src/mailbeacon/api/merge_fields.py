@@ -4,6 +4,9 @@
 `forward_url`) and not a custom field on any lead of the caller's company. A field only
 some leads have is known (those without it get its default, or nothing); a misspelt
 one is refused with its name, where it would otherwise send every lead a blank.
+A block shown by engagement naming a condition that does not exist (`{% if
+clikced("pricing") %}`), or written so it could not be answered, is refused the same
+way, naming the condition (code `unknown_condition`).
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.api.errors import ApiError
-from mailbeacon.compose.merge import BUILT_IN, unknown_fields
+from mailbeacon.compose.blocks import BlockError
+from mailbeacon.compose.merge import BUILT_IN, template_conditions, unknown_fields
 from mailbeacon.crm.fields import company_field_names
 
 
@@ -20,6 +24,7 @@ async def check_merge_fields(
 ) -> None:
     """422 naming the first template (`subject`, `html`, `text`) that uses an unknown
     field, and every unknown name in it. A template that does not parse is a 422 too."""
+    check_conditions(templates)
     custom: list[str] | None = None
     for field, template in templates.items():
         try:
@@ -39,3 +44,14 @@ async def check_merge_fields(
                 f"{': ' + ', '.join(custom) if custom else ' (none yet)'}",
                 field,
             )
+
+
+def check_conditions(templates: dict[str, str | None]) -> None:
+    """422 `unknown_condition` naming the first template and the condition at fault."""
+    for field, template in templates.items():
+        try:
+            template_conditions([template])
+        except BlockError as e:
+            raise ApiError(422, "unknown_condition", f"{field}: {e}", field) from None
+        except ValueError as e:
+            raise ApiError(422, "invalid", f"{field}: {e}", field) from None

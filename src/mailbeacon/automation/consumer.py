@@ -1,7 +1,8 @@
 """The event consumer: read events after cursor 'automation', fire matching rules.
 
-One batch is one transaction: the runs and jobs it fires and the cursor advance commit
-together, so after a crash the batch is simply read again and nothing fires twice.
+One batch is one transaction: the runs and jobs it fires, the points the company's
+scoring model gives (`automation.scoring`) and the cursor advance commit together, so
+after a crash the batch is simply read again and nothing fires twice.
 The cursor moves by compare-and-set; if another process moved it (a lease that lapsed
 during a long pause), this batch rolls back instead of firing a second time.
 """
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.automation.firing import CompiledRule, Firing, record
 from mailbeacon.automation.rules import RULES_VERSION
+from mailbeacon.automation.scoring import apply_scoring
 from mailbeacon.automation.triggers import (
     ENGAGED_VERDICTS,
     MACHINE_VERDICTS,
@@ -24,6 +26,7 @@ from mailbeacon.automation.triggers import (
     fits,
     trigger_kind,
 )
+from mailbeacon.store import now
 from mailbeacon.store.render import iso
 from mailbeacon.store.schema import events
 from mailbeacon.store.schema_automation import automation_rules
@@ -142,6 +145,7 @@ async def consume_batch(conn: AsyncConnection, cache: RuleCache, limit: int) -> 
             if once is not None:
                 staged.append(once)
     due = await record(conn, firings)
+    await apply_scoring(conn, rows, now())  # the company's scoring model, in this batch
     if not await move_cursor(conn, CURSOR, position, int(rows[-1]["id"])):
         raise LostCursor(f"cursor {CURSOR} moved by another process")
     return len(rows), due

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from mailbeacon.compose.merge import template_conditions
+
 TriggerType = Literal["opened", "clicked", "forwarded", "unsubscribed", "not_opened"]
 YEAR = 366 * 86400
 # What GET answers instead of a webhook secret; sent back unchanged, it keeps the secret.
@@ -90,6 +92,14 @@ class SendEmail(_Action):
     subject: str = Field(min_length=1, max_length=998)
     html: str = Field(min_length=1, max_length=1_000_000)
     text: str | None = Field(None, max_length=1_000_000)
+
+    @field_validator("subject", "html", "text")
+    @classmethod
+    def _known_conditions(cls, v: str | None) -> str | None:
+        # A block by engagement naming an unknown condition is refused when the rule is
+        # saved, not when it fires (`compose.blocks`).
+        template_conditions([v])
+        return v
 
 
 class Webhook(_Action):

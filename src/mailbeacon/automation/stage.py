@@ -2,7 +2,8 @@
 
 Two loops per process:
 - the *consumer* (one process at a time, lease ``automation``) reads events after the
-  cursor and fires rules, and scans not_opened deadlines;
+  cursor, fires rules and applies the scoring model, scans not_opened deadlines and
+  fades old scores;
 - the *runner* takes due jobs. On PostgreSQL every process runs one (SKIP LOCKED spreads
   the jobs); on SQLite, one writer at a time, it holds lease ``automation.jobs``.
 When the consumer writes jobs due now it wakes this process's runner, so an immediate
@@ -26,10 +27,11 @@ from mailbeacon.automation.actions import Context
 from mailbeacon.automation.consumer import LostCursor, RuleCache, consume_batch
 from mailbeacon.automation.deadlines import scan_deadlines
 from mailbeacon.automation.runner import RemotePool, run_local
+from mailbeacon.automation.scoring import refresh_scores
 from mailbeacon.automation.ssrf import public_only_transport
 from mailbeacon.automation.tuning import Tuning
 from mailbeacon.settings import Settings
-from mailbeacon.store import Database, stages
+from mailbeacon.store import Database, now, stages
 from mailbeacon.tokens import Signer
 
 log = logging.getLogger("mailbeacon.automation")
@@ -88,6 +90,8 @@ async def consume_loop(
                     next_scan = time.monotonic() + tuning.deadline_every
                     async with db.begin() as conn:
                         due += await scan_deadlines(conn, tuning.deadline_grace)
+                    async with db.begin() as conn:
+                        await refresh_scores(conn, now())  # old engagement fades
             except LostCursor:
                 log.warning("automation cursor moved by another process; re-reading")
                 lease.valid_until = 0.0

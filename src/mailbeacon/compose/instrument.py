@@ -67,13 +67,14 @@ def instrument(
     fields = fields_for(recipient, **extra)
     footer_forward = forward_url if opts.forward_link else None
 
-    root = document.parse(document.inline_css(render(html, fields, html=True)))
+    merged_html = render(html, fields, html=True, meets=recipient.meets)
+    root = document.parse(document.inline_css(merged_html))
     footer_el = _add_footer(root, unsubscribe_url, footer_forward)
     # Text is made before tracking so it reads like the HTML, then tracked on its own.
     if text is None:
         plain = html_to_text(document.serialize(root))
     else:
-        plain = render(text, fields, html=False)
+        plain = render(text, fields, html=False, meets=recipient.meets)
     plain = add_footer(plain, unsubscribe_url, footer_forward)
     if opts.track_clicks:
         plain = track_text_links(plain, tracker)
@@ -86,7 +87,7 @@ def instrument(
         plain = f"{note.intro}\n{note.text}\n\n{plain}"
 
     out = document.serialize(root)
-    merged_subject = render(subject, fields, html=False)
+    merged_subject = render(subject, fields, html=False, meets=recipient.meets)
     headers = message_headers(
         settings=settings,
         message_id=message_id,

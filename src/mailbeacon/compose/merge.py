@@ -9,6 +9,8 @@ default for a lead who has none: `{{ company | default("your team") }}` (an empt
 counts as none, so `{{ first_name | default("there") }}` greets a nameless lead too).
 Which names a template uses is read from its syntax tree (`template_names`), so a
 template naming a field no lead has can be refused before anything is sent.
+Blocks shown by engagement (`{% if clicked("pricing") %}`) are `compose.blocks`; their
+condition names are never merge fields, and every render can answer them.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError, meta
 from jinja2.filters import do_default
 from jinja2.sandbox import SandboxedEnvironment
 
+from mailbeacon.compose.blocks import CONDITIONS, Condition, condition_functions, parse_conditions
 from mailbeacon.compose.model import Recipient
 
 
@@ -54,9 +57,17 @@ def fields_for(recipient: Recipient, **extra: str) -> dict[str, str]:
     }
 
 
-def render(template: str, fields: Mapping[str, str], *, html: bool) -> str:
+def render(
+    template: str,
+    fields: Mapping[str, str],
+    *,
+    html: bool,
+    meets: frozenset[Condition] = frozenset(),
+) -> str:
     """Render `template` with `fields`; HTML output escapes the values (a lead named
-    `<b>` stays text). Raises ValueError naming the problem when the template is broken."""
+    `<b>` stays text). `meets`: the engagement conditions the lead meets (a block of any
+    other condition is left out). Raises ValueError naming the problem when the
+    template is broken."""
     if "{" not in template:  # nothing to merge: skip the parser (campaigns are large)
         return template
     try:
@@ -64,7 +75,7 @@ def render(template: str, fields: Mapping[str, str], *, html: bool) -> str:
     except TemplateSyntaxError as exc:
         raise ValueError(f"merge field error on line {exc.lineno}: {exc.message}") from exc
     try:
-        return compiled.render(**fields)
+        return compiled.render(**fields, **condition_functions(meets))
     # Customer templates can fail in any way an expression can (`{{ 1/0 }}`,
     # `{{ first_name() }}`): each is the template's fault, reported the same way.
     except (TemplateError, ArithmeticError, LookupError, TypeError, ValueError) as exc:
@@ -81,7 +92,16 @@ def template_names(template: str) -> set[str]:
         tree = env.parse(template)
     except TemplateSyntaxError as exc:
         raise ValueError(f"merge field error on line {exc.lineno}: {exc.message}") from exc
-    return set(meta.find_undeclared_variables(tree)) - set(env.globals)
+    return set(meta.find_undeclared_variables(tree)) - set(env.globals) - set(CONDITIONS)
+
+
+def template_conditions(templates: Iterable[str | None]) -> set[Condition]:
+    """The engagement conditions the templates use, for fetching them before a send.
+    Raises ValueError (`blocks.BlockError` for a condition at fault) like `render`."""
+    found: set[Condition] = set()
+    for template in templates:
+        found |= parse_conditions(template or "", _environment(False))
+    return found
 
 
 def unknown_fields(templates: Iterable[str | None], custom: Iterable[str]) -> list[str]:

@@ -32,6 +32,9 @@ class Recipient:
     # `leads.tracking`: False, and nothing in their mail tracks them, whatever the
     # campaign asks (see `Options.for_recipient`).
     tracking: bool = True
+    # The engagement conditions the lead meets, of those the templates ask about
+    # (`compose.blocks`: ("clicked", "pricing"), ...); fetched before rendering.
+    meets: frozenset[tuple[str, str | int]] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 Deleted: their hits and events, per-lead rollups (their row per campaign, their count
 as a forwarder, the link counters whose URL carried their address), the readers their
 forwards reached, automation runs and jobs (queued or done, and those jobs' webhook
-deliveries), list memberships, their lines in CSV imports still waiting to run (and
+deliveries), what the scoring model scored, list memberships, their lines in CSV imports still waiting to run (and
 their address in finished imports' rejections), and the lead. Another lead they referred
 keeps its row but forgets who referred it; a friend's forwarded copy keeps its links
 but loses its stored bodies, whose note named the lead. One audit entry (`crm.audit`)
@@ -60,6 +60,7 @@ from mailbeacon.store.schema_automation import (
     automation_runs,
     webhook_deliveries,
 )
+from mailbeacon.store.schema_scoring import lead_scores, score_events
 from mailbeacon.store.schema_webhooks import event_webhook_deliveries
 
 # Not an address (no @): never equal to a normalised email, so never found by one.
@@ -189,6 +190,13 @@ async def forget_tracking(
             event_webhook_deliveries.c.company_id == company,
         ),
         delete(automation_jobs).where(automation_jobs.c.id.in_(jobs)),
+        # The scoring model runs in the automation stage: a batch in flight may score again.
+        delete(score_events).where(
+            score_events.c.lead_id.in_(lead_ids), score_events.c.company_id == company
+        ),
+        delete(lead_scores).where(
+            lead_scores.c.lead_id.in_(lead_ids), lead_scores.c.company_id == company
+        ),
         delete(automation_runs).where(
             automation_runs.c.lead_id.in_(lead_ids), automation_runs.c.company_id == company
         ),

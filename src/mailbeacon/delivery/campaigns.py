@@ -15,7 +15,9 @@ from typing import Any, Literal
 import sqlalchemy as sa
 
 from mailbeacon.compose import Options, Recipient
-from mailbeacon.compose.merge import fields_for, render
+from mailbeacon.compose.blocks import Condition
+from mailbeacon.compose.engagement import engagement_of
+from mailbeacon.compose.merge import fields_for, render, template_conditions
 from mailbeacon.delivery.messages import (
     Suppressed,
     campaign_options,
@@ -27,6 +29,9 @@ from mailbeacon.settings import Settings
 from mailbeacon.store import Database, now
 from mailbeacon.store.schema import campaigns, leads, list_members, messages
 from mailbeacon.tokens import Signer
+
+# Leads whose engagement facts are fetched together, before their mail is composed.
+FACTS_BATCH = 500
 
 
 class AlreadySent(Exception):
@@ -101,6 +106,7 @@ async def _send_one(
     lead_id: int,
     options: Options,
     transport: Transport,
+    engagement: frozenset[Condition],
 ) -> Outcome:
     try:
         answer = await create_message(
@@ -115,10 +121,22 @@ async def _send_one(
             campaign_id=campaign.id,
             options=options,
             transport=transport,
+            engagement=engagement,
         )
     except Suppressed:  # checked again per lead: they may have left since the list was read
         return "skipped"
     return "sent" if answer["status"] == "sent" else "failed"
+
+
+async def _engagement(
+    db: Database, company_id: int, conditions: set[Condition], lead_ids: list[int]
+) -> dict[int, frozenset[Condition]]:
+    """What the leads of one batch did, for the blocks shown by engagement: one query
+    per condition for the whole batch (nothing at all without such blocks)."""
+    if not conditions:
+        return {}
+    async with db.connect() as conn:
+        return await engagement_of(conn, company_id, conditions, lead_ids)
 
 
 def check_templates(subject: str, html: str, text: str | None) -> None:
@@ -127,6 +145,7 @@ def check_templates(subject: str, html: str, text: str | None) -> None:
     sample = fields_for(Recipient(0, "lead@example.com"), unsubscribe_url="", forward_url="")
     for template, is_html in ((subject, False), (html, True), (text or "", False)):
         render(template, sample, html=is_html)
+    template_conditions([subject, html, text])  # a block naming an unknown condition
 
 
 async def send_campaign(
@@ -153,11 +172,16 @@ async def send_campaign(
     p.total += p.processed
     await _save(db, p, "sending")
     options, transport = campaign_options(row), transport or SmtpTransport(settings)
-    for lead_id in lead_ids:
-        p.count(await _send_one(db, settings, signer, row, lead_id, options, transport))
-        await _save(db, p, "sending")
-        if progress:
-            progress(p)
+    conditions = template_conditions([row.subject, row.html, row.text])
+    for start in range(0, len(lead_ids), FACTS_BATCH):
+        batch = lead_ids[start : start + FACTS_BATCH]
+        met = await _engagement(db, company_id, conditions, batch)
+        for lead_id in batch:
+            meets = met.get(lead_id, frozenset())
+            p.count(await _send_one(db, settings, signer, row, lead_id, options, transport, meets))
+            await _save(db, p, "sending")
+            if progress:
+                progress(p)
     p.done = True
     await _save(db, p, "sent")
     if progress:

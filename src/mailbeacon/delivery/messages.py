@@ -26,6 +26,9 @@ from mailbeacon.compose import (
     instrument,
     sent_headers,
 )
+from mailbeacon.compose.blocks import Condition
+from mailbeacon.compose.engagement import engagement_of
+from mailbeacon.compose.merge import template_conditions
 from mailbeacon.delivery.smtp import PermanentFailure, SmtpTransport, TemporaryFailure, Transport
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database, now
@@ -76,6 +79,18 @@ async def load_recipient(conn: AsyncConnection, company_id: int, lead_id: int) -
     return Recipient(
         row.id, row.email, row.first_name, row.last_name, custom, tracking=bool(row.tracking)
     )
+
+
+async def with_engagement(
+    conn: AsyncConnection, company_id: int, recipient: Recipient, templates: list[str | None]
+) -> Recipient:
+    """The recipient with the engagement conditions it meets, of those the templates
+    use (one query per condition: for one lead; a campaign fetches them in bulk)."""
+    conditions = template_conditions(templates)
+    if not conditions:
+        return recipient
+    met = await engagement_of(conn, company_id, conditions, [recipient.id])
+    return replace(recipient, meets=met.get(recipient.id, frozenset()))
 
 
 def campaign_options(row: Any) -> Options:
@@ -163,6 +178,7 @@ async def create_message(
     forward_link: bool | None = None,
     note: Note | None = None,
     tracking: Tracking | None = None,
+    engagement: frozenset[Condition] | None = None,
 ) -> dict[str, Any]:
     """Instrument, store and (when `send`) deliver one message; the API's answer.
 
@@ -170,11 +186,18 @@ async def create_message(
     note to the friend this copy is for (see `compose.instrument`). `tracking`: opens
     and clicks switched off for this message (None: as the campaign says, else on); a
     lead who is not tracked gets neither, whatever is asked.
+    note to the friend this copy is for (see `compose.instrument`). `engagement`: the
+    conditions of the templates' blocks the lead meets, when the caller fetched them
+    in bulk (None: fetched here).
     Raises LeadNotFound / CampaignNotFound (404), Suppressed (409) before anything is
     stored, and ValueError for a broken merge field template (422).
     """
     async with db.connect() as conn:
         recipient = await load_recipient(conn, company_id, lead_id)
+        if engagement is None:
+            recipient = await with_engagement(conn, company_id, recipient, [subject, html, text])
+        else:
+            recipient = replace(recipient, meets=engagement)
         if options is None and campaign_id is not None:
             options = campaign_options(await load_campaign(conn, company_id, campaign_id))
     options = options or Options()

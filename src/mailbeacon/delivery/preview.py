@@ -26,7 +26,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.compose import GMAIL_CLIP_BYTES, Instrumented, Recipient, as_bytes, build_mime
 from mailbeacon.compose import instrument as compose
-from mailbeacon.delivery.messages import campaign_options, load_campaign, load_recipient
+from mailbeacon.delivery.messages import (
+    campaign_options,
+    load_campaign,
+    load_recipient,
+    with_engagement,
+)
 from mailbeacon.delivery.smtp import SmtpTransport, Transport
 from mailbeacon.settings import Settings
 from mailbeacon.tokens import Kind, Signer, Token
@@ -78,6 +83,8 @@ async def preview(
     ValueError for a broken template (422)."""
     row = await load_campaign(conn, company_id, campaign_id)
     recipient = await load_recipient(conn, company_id, lead_id)
+    templates = [row.subject, row.html, row.text]
+    recipient = await with_engagement(conn, company_id, recipient, templates)
     inst = _compose(row, recipient, settings, inert_signer(PREVIEW_KID))
     return {
         "campaign_id": campaign_id,
@@ -126,7 +133,10 @@ async def send_test(
     if lead_id is None:
         recipient = Recipient(0, email)
     else:
-        recipient = replace(await load_recipient(conn, company_id, lead_id), id=0, email=email)
+        # Blocks by engagement as that lead would see them.
+        lead = await load_recipient(conn, company_id, lead_id)
+        lead = await with_engagement(conn, company_id, lead, [row.subject, row.html, row.text])
+        recipient = replace(lead, id=0, email=email)
     signer = inert_signer(TEST_KID)
     inst = untracked(_compose(row, recipient, settings, signer), settings, signer, company_id)
     subject = TEST_PREFIX + inst.subject

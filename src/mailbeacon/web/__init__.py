@@ -30,6 +30,7 @@ def install(app: FastAPI) -> None:
         outbox,
         pages,
         rules,
+        scoring,
         settings,
         webhooks,
     )
@@ -62,4 +63,5 @@ def install(app: FastAPI) -> None:
     app.include_router(rules.router)
     app.include_router(webhooks.router)
     app.include_router(settings.router)
+    app.include_router(scoring.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

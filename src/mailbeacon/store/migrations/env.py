@@ -3,7 +3,12 @@
 from alembic import context
 
 # Every module that defines tables, so autogenerate sees the whole model.
-from mailbeacon.store import schema_analytics, schema_automation, schema_webhooks  # noqa: F401
+from mailbeacon.store import (  # noqa: F401
+    schema_analytics,
+    schema_automation,
+    schema_scoring,
+    schema_webhooks,
+)
 from mailbeacon.store.schema import metadata
 
 config = context.config
