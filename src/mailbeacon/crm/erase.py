@@ -3,10 +3,11 @@
 Deleted: their hits and events, per-lead rollups (their row per campaign, their count
 as a forwarder, the link counters whose URL carried their address), the readers their
 forwards reached, automation runs and jobs (queued or done, and those jobs' webhook
-deliveries), what the scoring model scored, list memberships, their lines in CSV imports still waiting to run (and
-their address in finished imports' rejections), and the lead. Another lead they referred
-keeps its row but forgets who referred it; a friend's forwarded copy keeps its links
-but loses its stored bodies, whose note named the lead. One audit entry (`crm.audit`)
+deliveries), event webhook deliveries about them, what the scoring model scored, list
+memberships, their lines in CSV imports still waiting to run (and their address in
+finished imports' rejections), and the lead. Another lead they referred keeps its row
+but forgets who referred it; a friend's forwarded copy keeps its links but loses its
+stored bodies, whose note named the lead. One audit entry (`crm.audit`)
 records who erased them, by id and a hash of the address.
 
 Their mail already sent must still answer its pixel and links (a reader may open it
