@@ -30,6 +30,7 @@ from mailbeacon.automation import run_forever as automation_stage
 from mailbeacon.crm.errors import NotFound
 from mailbeacon.crm.import_jobs import run_forever as lead_imports_stage
 from mailbeacon.crm.leads import ensure_referred_lead, set_lead_status
+from mailbeacon.crm.limits import PlanLimit
 from mailbeacon.delivery import send_forward_copy
 from mailbeacon.delivery.sender import run_forever as campaign_sender
 from mailbeacon.edge import ActionUnavailable, Friend, create_edge
@@ -106,6 +107,9 @@ class EdgeActions:
                 )
         except NotFound as e:  # the lead was erased: their mail forwards nothing
             raise ActionUnavailable(e.message) from None
+        except PlanLimit:  # the friend would be a lead past the plan's limit
+            # The reader is not the company: tell them no more than that it failed.
+            raise ActionUnavailable("This email cannot be forwarded right now.") from None
         try:
             await send_forward_copy(
                 svc.db,

@@ -7,6 +7,7 @@ from fastapi import Depends, FastAPI
 
 from mailbeacon import __version__
 from mailbeacon.api import (
+    api_keys,
     campaign_leads,
     campaigns,
     docs,
@@ -16,6 +17,7 @@ from mailbeacon.api import (
     lists,
     messages,
     rules,
+    users,
 )
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import ids_in_range
@@ -36,6 +38,17 @@ def create_api(svc: Services) -> FastAPI:
     app.state.services = svc
     errors.install(app)
     app.add_middleware(SecurityHeaders)
-    for module in (leads, lead_admin, lists, campaigns, campaign_leads, messages, rules, docs):
+    for module in (
+        leads,
+        lead_admin,
+        lists,
+        campaigns,
+        campaign_leads,
+        messages,
+        rules,
+        users,
+        api_keys,
+        docs,
+    ):
         app.include_router(module.router)
     return app

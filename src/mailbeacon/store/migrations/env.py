@@ -3,7 +3,7 @@
 from alembic import context
 
 # Every module that defines tables, so autogenerate sees the whole model.
-from mailbeacon.store import schema_analytics, schema_automation  # noqa: F401
+from mailbeacon.store import schema_analytics, schema_automation, schema_users  # noqa: F401
 from mailbeacon.store.schema import metadata
 
 config = context.config
