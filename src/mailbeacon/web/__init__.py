@@ -21,7 +21,18 @@ from mailbeacon.web.static_paths import STATIC
 
 def install(app: FastAPI) -> None:
     from mailbeacon.api.errors import IdOutOfRange, error_body
-    from mailbeacon.web import composer, engaged, imports, leads, lists, outbox, pages, rules
+    from mailbeacon.web import (
+        composer,
+        engaged,
+        imports,
+        invite,
+        leads,
+        lists,
+        outbox,
+        pages,
+        rules,
+        settings_users,
+    )
     from mailbeacon.web.auth import PageExit, templates
 
     async def _exit(_: Request, e: Exception) -> Response:
@@ -49,4 +60,6 @@ def install(app: FastAPI) -> None:
     app.include_router(pages.router)
     app.include_router(outbox.router)
     app.include_router(rules.router)
+    app.include_router(settings_users.router)
+    app.include_router(invite.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
