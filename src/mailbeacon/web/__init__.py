@@ -31,6 +31,7 @@ def install(app: FastAPI) -> None:
         outbox,
         pages,
         rules,
+        settings_keys,
         settings_users,
     )
     from mailbeacon.web.auth import PageExit, templates
@@ -61,5 +62,6 @@ def install(app: FastAPI) -> None:
     app.include_router(outbox.router)
     app.include_router(rules.router)
     app.include_router(settings_users.router)
+    app.include_router(settings_keys.router)
     app.include_router(invite.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -1,10 +1,9 @@
 """/settings/users: administrators and company managers manage their company's users
-(invite, change a role, deactivate after a confirmation, reactivate) and their own API
-keys (create: shown once on the answer page, never in a URL; revoke). The plan's user
-and lead limits are shown at the top.
+(invite, change a role, deactivate after a confirmation, reactivate), with the plan's
+user and lead limits at the top and their own API keys below (`web.settings_keys`).
 
-The page acts through the API's own functions (`api.users.invite_user`,
-`api.api_keys.new_key`, `crm.team`), so the rules are the same in both.
+The page acts through the API's own functions (`api.users.invite_user`, `crm.team`),
+so the rules are the same in both.
 """
 
 from __future__ import annotations
@@ -15,7 +14,6 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from mailbeacon.api.api_keys import new_key
 from mailbeacon.api.errors import ApiError
 from mailbeacon.api.users import invite_user
 from mailbeacon.crm import team
@@ -49,7 +47,7 @@ async def manager(request: Request) -> tuple[Principal, sessions.Session]:
     return who, session
 
 
-async def _page(
+async def users_page_response(
     request: Request,
     who: Principal,
     session: sessions.Session,
@@ -75,6 +73,7 @@ async def _page(
         errors=errors or {},
         form=form or {},
         new_key=new_key,
+        back="users",
         notice=request.query_params.get("notice", "")[:300],
     )
     page.status_code = status_code
@@ -92,7 +91,7 @@ def _refused() -> Response:
 @router.get(PAGE, response_class=HTMLResponse)
 async def users_page(request: Request) -> Response:
     who, session = await manager(request)
-    return await _page(request, who, session)
+    return await users_page_response(request, who, session)
 
 
 @router.post(f"{PAGE}/invite", response_class=HTMLResponse)
@@ -111,10 +110,12 @@ async def invite(
         field = e.field if e.field in ("email", "role") else "invite"
         status = 409 if e.status == 409 else 403 if e.status == 403 else 422
         errors = {field: e.message}
-        return await _page(request, who, session, errors=errors, form=form, status_code=status)
+        return await users_page_response(
+            request, who, session, errors=errors, form=form, status_code=status
+        )
     except ApiError as e:  # the mail server refused: the user is invited all the same
         errors = {"invite": e.message}
-        return await _page(request, who, session, errors=errors, status_code=e.status)
+        return await users_page_response(request, who, session, errors=errors, status_code=e.status)
     return _done(f"Invited {made['email']}: they have been mailed a link to set a password.")
 
 
@@ -131,7 +132,7 @@ async def _change(request: Request, user_id: int, csrf: str, **change: Any) -> R
             page.status_code = 404
             return page
         errors = {f"user-{user_id}": e.message}
-        return await _page(request, who, session, errors=errors, status_code=e.status)
+        return await users_page_response(request, who, session, errors=errors, status_code=e.status)
     if "role" in change:
         return _done(f"{user['email']} is now {user['role'].replace('_', ' ')}.")
     if change.get("active"):
@@ -168,34 +169,3 @@ async def deactivate(request: Request, user_id: int, csrf: str = Form("")) -> Re
 @router.post(PAGE + "/{user_id}/activate", response_class=HTMLResponse)
 async def activate(request: Request, user_id: int, csrf: str = Form("")) -> Response:
     return await _change(request, user_id, csrf, active=True)
-
-
-@router.post(f"{PAGE}/keys", response_class=HTMLResponse)
-async def create_key(request: Request, csrf: str = Form(""), name: str = Form("")) -> Response:
-    """The new key is shown on this answer page only (a redirect would put it in a URL)."""
-    who, session = await manager(request)
-    if not csrf_ok(request, session, csrf):
-        return _refused()
-    try:
-        made = await new_key(services(request), who, name or None)
-    except CrmError as e:
-        errors = {"key_name": e.message}
-        form = {"key_name": name[:100]}
-        return await _page(request, who, session, errors=errors, form=form, status_code=422)
-    page = await _page(request, who, session, new_key=made)
-    page.headers["Cache-Control"] = "no-store"
-    return page
-
-
-@router.post(PAGE + "/keys/{key_id}/revoke", response_class=HTMLResponse)
-async def revoke_key(request: Request, key_id: int, csrf: str = Form("")) -> Response:
-    who, session = await manager(request)
-    if not csrf_ok(request, session, csrf):
-        return _refused()
-    try:
-        async with services(request).db.begin() as conn:
-            await crm_users.revoke_own_api_key(conn, who.user_id, key_id)
-    except CrmError as e:
-        errors = {f"key-{key_id}": e.message}
-        return await _page(request, who, session, errors=errors, status_code=404)
-    return _done("The API key is revoked: requests with it are refused from now on.")
