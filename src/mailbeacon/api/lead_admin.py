@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
 from mailbeacon.api.fields import PathId
-from mailbeacon.api.responses import BODY, DOCUMENT_KEY, EVERY_ROUTE, FOUND, PARAMS, errors
+from mailbeacon.api.responses import BODY, DOCUMENT_KEY, EVERY_ROUTE, FOUND, errors
 from mailbeacon.crm import import_jobs
 from mailbeacon.crm import leads as crm_leads
 from mailbeacon.crm.access import Permission, allowed, sees_only_own_leads
@@ -58,7 +58,7 @@ def _tracking(who: Principal) -> bool:
     return allowed(who.role, who.plan, Permission.VIEW_TRACKING)
 
 
-@router.get("", responses={**CSV, **PARAMS})
+@router.get("", responses={**CSV, **FOUND})
 async def search(
     request: Request,
     q: str | None = Query(default=None, max_length=320, description="email or name contains"),
