@@ -17,7 +17,7 @@ from mailbeacon.crm.errors import CrmError
 from mailbeacon.crm.invitations import accept, open_invitation
 from mailbeacon.crm.users import session_epoch
 from mailbeacon.web import session as sessions
-from mailbeacon.web.auth import over_https, services, templates
+from mailbeacon.web.auth import over_https, services, start_session, templates
 
 router = APIRouter(include_in_schema=False)
 MAX_TOKEN = 100
@@ -91,13 +91,5 @@ async def set_first_password(
             return _gone(request)
         return _form(request, token, invited, cookie, e.message[:1].upper() + e.message[1:], 422)
     response = RedirectResponse("/", status_code=303)
-    response.set_cookie(
-        sessions.SESSION_COOKIE,
-        sessions.issue(svc.settings.secret_keys, found.user_id, epoch),
-        max_age=sessions.MAX_AGE,
-        httponly=True,
-        samesite="lax",
-        secure=over_https(request),
-    )
-    response.delete_cookie(sessions.LOGIN_CSRF_COOKIE)
+    start_session(request, response, found.user_id, epoch)
     return response
