@@ -33,6 +33,7 @@ from mailbeacon.crm.erase_sweep import run_forever as erase_sweep_stage
 from mailbeacon.crm.errors import NotFound
 from mailbeacon.crm.import_jobs import run_forever as lead_imports_stage
 from mailbeacon.crm.leads import ensure_referred_lead, set_lead_status
+from mailbeacon.crm.limits import PlanLimit
 from mailbeacon.delivery import send_forward_copy
 from mailbeacon.delivery.sender import run_forever as campaign_sender
 from mailbeacon.edge import ActionUnavailable, Anonymizing, Friend, create_edge
@@ -116,6 +117,9 @@ class EdgeActions:
                 )
         except NotFound as e:  # the lead was erased: their mail forwards nothing
             raise ActionUnavailable(e.message) from None
+        except PlanLimit:  # the friend would be a lead past the plan's limit
+            # The reader is not the company: tell them no more than that it failed.
+            raise ActionUnavailable("This email cannot be forwarded right now.") from None
         try:
             await send_forward_copy(
                 svc.db,

@@ -7,6 +7,7 @@ from fastapi import Depends, FastAPI
 
 from mailbeacon import __version__
 from mailbeacon.api import (
+    api_keys,
     audit,
     campaign_leads,
     campaigns,
@@ -19,6 +20,7 @@ from mailbeacon.api import (
     messages,
     rules,
     scoring,
+    users,
     webhooks,
 )
 from mailbeacon.api.context import Services
@@ -52,6 +54,8 @@ def create_api(svc: Services) -> FastAPI:
         audit,
         company,
         scoring,
+        users,
+        api_keys,
         docs,
     )
     for module in routers:

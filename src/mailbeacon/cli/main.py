@@ -6,7 +6,7 @@ import typer
 
 from mailbeacon.analytics.cli import report_app
 from mailbeacon.app import run_pipeline
-from mailbeacon.cli import demo
+from mailbeacon.cli import demo, users
 from mailbeacon.cli.campaigns import campaign_app
 from mailbeacon.cli.common import DATABASE, JSON, database_url, emit, run_db, signing_settings
 from mailbeacon.cli.leads import lead_app
@@ -34,6 +34,10 @@ app.add_typer(campaign_app, name="campaign")
 app.add_typer(lead_app, name="lead")
 app.add_typer(list_app, name="list")
 user_app.command("password")(password_command)
+user_app.command("list")(users.list_command)
+user_app.command("deactivate")(users.deactivate_command)
+user_app.command("activate")(users.activate_command)
+user_app.command("role")(users.role_command)
 app.add_typer(report_app, name="report")
 app.add_typer(enrich_app)
 app.add_typer(geo_app, name="geo")

@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.crm.access import Permission, allowed
 from mailbeacon.crm.errors import Forbidden, Invalid, NotFound
+from mailbeacon.crm.limits import company_limits
 from mailbeacon.crm.users import Principal
-from mailbeacon.store.schema import companies, leads, plans, users
+from mailbeacon.store.schema import companies, plans
 
 # Ten years: more is "forever", which 0 already says.
 MAX_DAYS = 3650
@@ -60,14 +61,10 @@ def check_tracking(changes: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
-async def _count(conn: AsyncConnection, table: Any, *where: Any) -> int:
-    return int(await conn.scalar(select(func.count()).select_from(table).where(*where)) or 0)
-
-
 async def company_settings(conn: AsyncConnection, who: Principal) -> dict[str, Any]:
     """`{"id", "name", "plan", "plan_label", "tracking", "limits"}` of the caller's company;
     `limits` holds the plan's `max_users` / `max_leads` (null: unlimited) and the
-    `users` (active) and `leads` in use."""
+    `users` (seats taken) and `leads` (not erased) in use, as `crm.limits` counts them."""
     _require(who, Permission.VIEW_TRACKING)
     row = (
         await conn.execute(
@@ -89,13 +86,11 @@ async def company_settings(conn: AsyncConnection, who: Principal) -> dict[str, A
         "plan": row.plan,
         "plan_label": row.label,
         "tracking": asdict(tracking),
+        # One count of seats and leads: the one the limits are enforced with.
         "limits": {
-            "max_users": row.max_users,
-            "max_leads": row.max_leads,
-            "users": await _count(
-                conn, users, users.c.company_id == who.company_id, users.c.active.is_(True)
-            ),
-            "leads": await _count(conn, leads, leads.c.company_id == who.company_id),
+            key: value
+            for key, value in (await company_limits(conn, who.company_id)).as_dict().items()
+            if key != "plan"
         },
     }
 

@@ -11,8 +11,10 @@ the header is line 1, the first lead line 2.
 A lead whose address the company already has (any case) is updated, never doubled:
 a non-empty cell overwrites, an empty cell keeps what the lead had, custom fields are
 merged into the lead's own. A bad row is rejected with its line and the reason, and
-the good rows still import. The sales roles, who see only their own leads, cannot
-update a lead another user owns through a file either.
+the good rows still import. So are new leads past the plan's limit (`crm.limits`):
+the rows that fit are imported, each one past it is rejected naming the limit. The
+sales roles, who see only their own leads, cannot update a lead another user owns
+through a file either.
 
 Speed: rows are checked in Python (addresses through a cached per-domain check, the
 full validator only for unusual ones), then written set-based, `CHUNK` rows per
@@ -42,6 +44,7 @@ from mailbeacon.crm.access import sees_only_own_leads
 from mailbeacon.crm.errors import CrmError, Invalid
 from mailbeacon.crm.fields import MAX_FIELDS, MAX_VALUE, field_name
 from mailbeacon.crm.leads import ERASED, check_timezone
+from mailbeacon.crm.limits import lead_room
 from mailbeacon.crm.lists import get_list
 from mailbeacon.crm.users import Principal, normalize_email
 from mailbeacon.store import Database, now
@@ -326,6 +329,8 @@ async def _write_chunk(
             if r.email in theirs
         ]
         chunk = [r for r in chunk if r.email not in theirs]
+    chunk, over = await _within_plan(conn, who.company_id, chunk, existing)
+    rejected.extend(over)
     if not chunk:
         return 0, 0, rejected
     records = [
@@ -343,6 +348,31 @@ async def _write_chunk(
     await _set_tracking(conn, who.company_id, chunk)
     updated = sum(1 for r in chunk if r.email in existing)
     return len(chunk) - updated, updated, rejected
+
+
+async def _within_plan(
+    conn: AsyncConnection,
+    company_id: int,
+    chunk: list[Row],
+    existing: dict[str, tuple[int, int | None]],
+) -> tuple[list[Row], list[dict[str, Any]]]:
+    """The chunk's rows that fit the plan's lead limit, and the rejected rest: updates
+    of existing leads always fit; new leads past the limit are rejected, each line with
+    the limit and the plan in its reason (the rows before it still import)."""
+    room, reason = await lead_room(conn, company_id)
+    if room is None:
+        return chunk, []
+    kept: list[Row] = []
+    over: list[dict[str, Any]] = []
+    for row in chunk:
+        if row.email in existing:
+            kept.append(row)
+        elif room > 0:
+            room -= 1
+            kept.append(row)
+        else:
+            over.append({"line": row.line, "reason": reason})
+    return kept, over
 
 
 async def _insert_chunk(

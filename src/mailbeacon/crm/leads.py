@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mailbeacon.crm.access import sees_only_own_leads
 from mailbeacon.crm.errors import Conflict, Invalid, NotFound
 from mailbeacon.crm.fields import check_fields
+from mailbeacon.crm.limits import ERASED, check_lead_room
 from mailbeacon.crm.users import Principal, normalize_email
 from mailbeacon.store import now
 from mailbeacon.store.schema import leads, users
@@ -24,9 +25,6 @@ from mailbeacon.store.schema import leads, users
 LEAD_STATUSES = ("subscribed", "unsubscribed", "bounced")
 # A name goes into the To: header of the lead's mail: no line breaks, no controls.
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
-# The status of each company's one placeholder row that keeps an erased lead's sent
-# mail answering (see `crm.erase`); no query of leads ever shows it.
-ERASED = "erased"
 LEAD_FIELDS = (
     leads.c.id,
     leads.c.email,
@@ -101,6 +99,10 @@ async def create_lead(
         )
         if owner.scalar() is None:
             raise NotFound(f"user {owner_user_id} does not exist", field="owner_user_id")
+    existing = await find_lead_by_email(conn, who.company_id, email)
+    if existing is not None:
+        raise await _duplicate(conn, who.company_id, email)
+    await check_lead_room(conn, who.company_id)
     try:
         async with conn.begin_nested():
             result = await conn.execute(
@@ -249,6 +251,7 @@ async def ensure_referred_lead(
         )
     ).scalar()
     first, _, last = _CONTROLS.sub(" ", name or "").strip().partition(" ")
+    await check_lead_room(conn, company_id)
     result = await conn.execute(
         insert(leads)
         .values(

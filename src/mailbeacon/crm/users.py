@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.crm.access import Role
 from mailbeacon.crm.errors import Conflict, Invalid, NotFound
+from mailbeacon.crm.limits import check_user_seat
 from mailbeacon.store import now
 from mailbeacon.store.schema import api_keys, companies, users
 
@@ -95,6 +96,10 @@ async def create_user(
     exists = await conn.execute(select(companies.c.id).where(companies.c.id == company_id))
     if exists.scalar() is None:
         raise NotFound(f"company {company_id} does not exist", field="company")
+    taken = await conn.execute(select(users.c.id).where(users.c.email == email))
+    if taken.scalar() is not None:
+        raise Conflict(f"a user with email {email} already exists", field="email")
+    await check_user_seat(conn, company_id)
     try:
         async with conn.begin_nested():
             result = await conn.execute(
@@ -115,11 +120,17 @@ async def create_user(
     return int(result.scalar_one())
 
 
-async def create_api_key(conn: AsyncConnection, user_id: int) -> str:
+async def create_api_key(conn: AsyncConnection, user_id: int, name: str | None = None) -> str:
     """A new key for the user; the only time the full key is ever seen."""
-    row = (await conn.execute(select(users.c.company_id).where(users.c.id == user_id))).first()
+    row = (
+        await conn.execute(select(users.c.company_id, users.c.active).where(users.c.id == user_id))
+    ).first()
     if row is None:
-        raise NotFound(f"user {user_id} does not exist")
+        raise NotFound(f"user {user_id} does not exist", field="user")
+    if not row.active:
+        raise Conflict(f"user {user_id} is deactivated: a key of theirs would never work")
+    if name is not None and (len(name) > 100 or any(ord(c) < 32 for c in name)):
+        raise Invalid("name: at most 100 characters, on one line", field="name")
     prefix = secrets.token_hex(6)
     key = f"mb_{prefix}_{secrets.token_urlsafe(32)}"
     await conn.execute(
@@ -128,10 +139,43 @@ async def create_api_key(conn: AsyncConnection, user_id: int) -> str:
             company_id=row.company_id,
             prefix=prefix,
             key_hash=_key_hash(key),
+            name=(name or "").strip() or None,
             created_at=now(),
         )
     )
     return key
+
+
+KEY_FIELDS = (
+    api_keys.c.id,
+    api_keys.c.name,
+    api_keys.c.prefix,
+    api_keys.c.created_at,
+    api_keys.c.last_used_at,
+    api_keys.c.revoked_at,
+)
+
+
+async def list_api_keys(conn: AsyncConnection, user_id: int) -> list[dict[str, Any]]:
+    """The user's keys, newest first (never the key itself: only its prefix)."""
+    query = select(*KEY_FIELDS).where(api_keys.c.user_id == user_id).order_by(api_keys.c.id.desc())
+    return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+
+async def revoke_own_api_key(conn: AsyncConnection, user_id: int, key_id: int) -> None:
+    """Revoke one of the user's keys; requests with it get 401 from the next one on.
+    Another user's key (of any company) is 404, and so is one revoked already."""
+    result = await conn.execute(
+        update(api_keys)
+        .where(
+            api_keys.c.id == key_id,
+            api_keys.c.user_id == user_id,
+            api_keys.c.revoked_at.is_(None),
+        )
+        .values(revoked_at=now())
+    )
+    if result.rowcount == 0:
+        raise NotFound(f"API key {key_id} does not exist or is revoked already")
 
 
 async def revoke_api_key(conn: AsyncConnection, prefix: str) -> bool:
@@ -247,7 +291,12 @@ async def set_password(conn: AsyncConnection, user_id: int, password: str) -> No
 
 
 async def deactivate_user(conn: AsyncConnection, company_id: int, user_id: int) -> None:
-    """The user can no longer sign in, and their open sessions end now."""
+    """The user can no longer sign in, and their open sessions and API keys stop now.
+
+    Every request reads `users.active` and the session epoch (nothing is cached), so the
+    next one is a 401. The keys are revoked as well, so reactivating the user later does
+    not bring back a key that may have leaked meanwhile.
+    """
     result = await conn.execute(
         update(users)
         .where(users.c.id == user_id, users.c.company_id == company_id)
@@ -255,3 +304,8 @@ async def deactivate_user(conn: AsyncConnection, company_id: int, user_id: int) 
     )
     if result.rowcount == 0:
         raise NotFound(f"user {user_id} does not exist")
+    await conn.execute(
+        update(api_keys)
+        .where(api_keys.c.user_id == user_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=now())
+    )

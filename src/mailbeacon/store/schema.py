@@ -93,6 +93,8 @@ api_keys = Table(
     # whole key proves it. Keys are 32 random bytes, so a slow hash buys nothing.
     Column("prefix", String(16), nullable=False, unique=True),
     Column("key_hash", String(64), nullable=False),
+    # What the user called it ("CRM sync"), so they know which one to revoke.
+    Column("name", String(100), nullable=True),
     Column("created_at", DateTime, nullable=False),
     Column("last_used_at", DateTime, nullable=True),
     Column("revoked_at", DateTime, nullable=True),

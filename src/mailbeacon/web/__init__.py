@@ -25,6 +25,7 @@ def install(app: FastAPI) -> None:
         composer,
         engaged,
         imports,
+        invite,
         leads,
         lists,
         outbox,
@@ -32,6 +33,8 @@ def install(app: FastAPI) -> None:
         rules,
         scoring,
         settings,
+        settings_keys,
+        settings_users,
         webhooks,
     )
     from mailbeacon.web.auth import PageExit, templates
@@ -64,4 +67,7 @@ def install(app: FastAPI) -> None:
     app.include_router(webhooks.router)
     app.include_router(settings.router)
     app.include_router(scoring.router)
+    app.include_router(settings_users.router)
+    app.include_router(settings_keys.router)
+    app.include_router(invite.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")

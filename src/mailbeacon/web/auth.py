@@ -75,6 +75,19 @@ def client_address(request: Request) -> str | None:
     return client(peer, forwarded.encode("latin-1") if forwarded else None)
 
 
+def start_session(request: Request, response: Response, user_id: int, epoch: int) -> None:
+    """Sign the browser in: the session cookie (login, or an accepted invitation)."""
+    response.set_cookie(
+        sessions.SESSION_COOKIE,
+        sessions.issue(services(request).settings.secret_keys, user_id, epoch),
+        max_age=sessions.MAX_AGE,
+        httponly=True,
+        samesite="lax",
+        secure=over_https(request),
+    )
+    response.delete_cookie(sessions.LOGIN_CSRF_COOKIE)
+
+
 async def page_user(request: Request) -> tuple[Principal, sessions.Session]:
     """Any signed-in user; everyone else is sent to the login page."""
     found = await current_user(request)

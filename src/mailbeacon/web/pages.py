@@ -34,6 +34,7 @@ from mailbeacon.web.auth import (
     current_user,
     over_https,
     services,
+    start_session,
     templates,
     tracking_user,
 )
@@ -145,15 +146,7 @@ async def login(
     if who is None:
         return RedirectResponse("/login?error=1&next=" + _safe_next(next), status_code=303)
     response = RedirectResponse(_safe_next(next), status_code=303)
-    response.set_cookie(
-        sessions.SESSION_COOKIE,
-        sessions.issue(svc.settings.secret_keys, who.user_id, epoch),
-        max_age=sessions.MAX_AGE,
-        httponly=True,
-        samesite="lax",
-        secure=over_https(request),
-    )
-    response.delete_cookie(sessions.LOGIN_CSRF_COOKIE)
+    start_session(request, response, who.user_id, epoch)
     return response
 
 

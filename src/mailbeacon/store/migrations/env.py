@@ -7,6 +7,7 @@ from mailbeacon.store import (  # noqa: F401
     schema_analytics,
     schema_automation,
     schema_scoring,
+    schema_users,
     schema_webhooks,
 )
 from mailbeacon.store.schema import metadata
