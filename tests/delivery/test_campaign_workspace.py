@@ -100,6 +100,9 @@ async def test_a_draft_is_edited_previewed_tested_and_sent(
         "failed": 0,
         "skipped": 0,
         "done": False,
+        "scheduled": 0,
+        "next_at": None,
+        "last_at": None,
         "percent": 0.0,
     }
 
@@ -171,6 +174,9 @@ async def test_a_draft_is_edited_previewed_tested_and_sent(
         "failed": 0,
         "skipped": 1,
         "done": True,
+        "scheduled": 0,
+        "next_at": None,
+        "last_at": None,
         "percent": 100.0,
     }
     assert len(handler.received) == 3  # the test copy, then Ann and Bob

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -16,6 +17,36 @@ from mailbeacon.store.schema import campaigns
 PIXEL_PLACEMENTS = ("header", "body", "footer")
 PIXEL_FORMATS = ("gif", "png")
 UTM_KEYS = ("source", "medium", "campaign", "content", "term")
+MAX_WITHIN_HOURS = 168  # a week: a best-hour window longer than that is a different campaign
+
+
+def check_schedule(schedule: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The schedule as stored: None (send at once), {"at": ISO-8601 in UTC} or
+    {"best_hour": True, "within_hours": N}, 1 <= N <= 168. Invalid names the field."""
+    if not schedule:
+        return None
+    if set(schedule) == {"at"}:
+        try:
+            at = dt.datetime.fromisoformat(str(schedule["at"]).replace("Z", "+00:00"))
+        except ValueError:
+            raise Invalid("schedule.at must be an ISO-8601 time", field="schedule") from None
+        at = at.astimezone(dt.UTC) if at.tzinfo else at.replace(tzinfo=dt.UTC)
+        return {"at": at.isoformat().replace("+00:00", "Z")}
+    within = schedule.get("within_hours", 24)
+    if (
+        set(schedule) <= {"best_hour", "within_hours"}
+        and schedule.get("best_hour") is True
+        and isinstance(within, int)
+        and not isinstance(within, bool)
+        and 1 <= within <= MAX_WITHIN_HOURS
+    ):
+        return {"best_hour": True, "within_hours": within}
+    raise Invalid(
+        'schedule must be null, {"at": ISO-8601} or {"best_hour": true, "within_hours": N} '
+        f"with N from 1 to {MAX_WITHIN_HOURS}",
+        field="schedule",
+    )
+
 
 CAMPAIGN_FIELDS = (
     campaigns.c.id,
@@ -29,6 +60,7 @@ CAMPAIGN_FIELDS = (
     campaigns.c.pixel_placement,
     campaigns.c.pixel_format,
     campaigns.c.forward_link,
+    campaigns.c.schedule,
     campaigns.c.status,
     campaigns.c.sent_count,
     campaigns.c.skipped_count,
@@ -61,6 +93,7 @@ async def create_campaign(
     pixel_placement: str = "body",
     pixel_format: str = "gif",
     forward_link: bool = False,
+    schedule: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     if not name.strip():
         raise Invalid("name must not be empty", field="name")
@@ -89,6 +122,7 @@ async def create_campaign(
             pixel_placement=pixel_placement,
             pixel_format=pixel_format,
             forward_link=bool(forward_link),
+            schedule=check_schedule(schedule),
             status="draft",
             sent_count=0,
             skipped_count=0,
@@ -139,6 +173,7 @@ EDITABLE = (
     "pixel_placement",
     "pixel_format",
     "forward_link",
+    "schedule",
 )
 
 
@@ -168,6 +203,8 @@ async def update_campaign(
         values["tags"] = values["tags"] or []
     if "forward_link" in values:
         values["forward_link"] = bool(values["forward_link"])
+    if "schedule" in values:
+        values["schedule"] = check_schedule(values["schedule"])
     if values.get("list_id") is not None:
         try:
             await get_list(conn, company_id, values["list_id"])
