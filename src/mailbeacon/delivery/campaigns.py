@@ -152,7 +152,7 @@ async def _plan(db: Database, settings: Settings, campaign: Any, p: CampaignProg
 async def _due(db: Database, campaign_id: int) -> list[Any]:
     async with db.connect() as conn:
         rows = await conn.execute(
-            sa.select(messages.c.id, messages.c.lead_id, messages.c.subject)
+            sa.select(messages.c.id, messages.c.lead_id, messages.c.subject, messages.c.headers)
             .where(*_own(campaign_id), messages.c.status.in_(PENDING))
             .where(messages.c.scheduled_at <= now())
             .order_by(messages.c.scheduled_at, messages.c.id)
@@ -217,6 +217,8 @@ async def _hand_over(
             text=campaign.text,
             options=options,
             status="queued",
+            # Composed before (its hand-off died with a process): the same Message-ID.
+            message_id_header=(message.headers or {}).get("Message-ID"),
         )
     status, _ = await deliver(
         db,

@@ -215,11 +215,13 @@ async def compose_into(
     options: Options,
     status: str,
     note: Note | None = None,
+    message_id_header: str | None = None,
 ) -> tuple[dict[str, Any], EmailMessage]:
     """Instrument the message row `row` (id, company_id, lead_id, campaign_id, subject,
     forward_link) for `recipient` and store it exactly as it will be sent, as `status`.
-    Composing again (a scheduled send resumed after a crash) gives the same tokens and
-    Message-ID; only the Date is new."""
+    Composing again (a scheduled send resumed after a crash) gives the same tokens; pass
+    the `Message-ID` it was stored with so the repeat carries it too (only the Date is
+    new), and a receiver that de-duplicates by Message-ID shows one mail."""
     inst = instrument(
         subject=row["subject"],
         html=html,
@@ -232,6 +234,8 @@ async def compose_into(
         options=options,
         note=note,
     )
+    if message_id_header:
+        inst = replace(inst, headers={**inst.headers, "Message-ID": message_id_header})
     mime = build_mime(inst, settings)
     answer = _answer(row["id"], row, inst, mime, status)
     await conn.execute(sa.delete(message_links).where(message_links.c.message_id == row["id"]))
