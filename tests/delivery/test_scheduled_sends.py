@@ -5,16 +5,12 @@ message and the progress show when the rest will go."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
-import pytest
 import sqlalchemy as sa
 
-from mailbeacon.app import create_app
-from mailbeacon.crm.users import create_api_key, create_user
 from mailbeacon.delivery import send_campaign
 from mailbeacon.delivery.besthour import local_hour
 from mailbeacon.settings import Settings
@@ -24,28 +20,6 @@ from mailbeacon.store.schema import events, messages
 from mailbeacon.tokens import Signer
 
 PARIS = ZoneInfo("Europe/Paris")
-
-
-@pytest.fixture
-def smtp_settings(settings: Settings, scripted_smtp: Any) -> Settings:
-    return settings.with_(smtp_url=scripted_smtp[1])
-
-
-@pytest.fixture
-async def api(smtp_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(smtp_settings, run_stages=False)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://mb.test") as client:
-        yield client
-
-
-@pytest.fixture
-async def key(db: Database, company_id: int) -> dict[str, str]:
-    async with db.begin() as conn:
-        user = await create_user(
-            conn, company_id=company_id, email="mm@acme.example", role="marketing_manager"
-        )
-        return {"Authorization": f"Bearer {await create_api_key(conn, user)}"}
 
 
 def days_ago(days: int, hour: int, minute: int, tz: ZoneInfo | None = None) -> dt.datetime:
