@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import sqlalchemy as sa
 
+from mailbeacon.crm.erase import erase_lead
+from mailbeacon.crm.users import Principal
 from mailbeacon.delivery import send_campaign
 from mailbeacon.delivery.besthour import local_hour
 from mailbeacon.settings import Settings
@@ -130,19 +132,24 @@ async def test_a_copy_due_is_handed_over_once_and_a_late_unsubscribe_is_honoured
 ) -> None:
     ann = await make_lead("ann@example.com")
     bob = await make_lead("bob@example.com")
+    cy = await make_lead("cy@example.com")
     soon = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1)).isoformat()
-    campaign = await make_campaign([ann, bob], status="queued", schedule={"at": soon})
+    campaign = await make_campaign([ann, bob, cy], status="queued", schedule={"at": soon})
     signer = Signer(smtp_settings.secret_keys)
     first = await send_campaign(db, smtp_settings, signer, company_id, campaign, wait=False)
-    assert (first.sent, first.total, first.done) == (0, 2, False)
-    # Bob leaves while his copy waits: it is never sent.
+    assert (first.sent, first.total, first.done) == (0, 3, False)
+    # Bob leaves and Cy is erased while their copies wait: neither is ever sent.
     async with db.begin() as conn:
         await conn.execute(
             sa.text("UPDATE leads SET status='unsubscribed' WHERE id=:i"), {"i": bob}
         )
+        admin = Principal(0, company_id, "administrator", "essential", "admin@acme.example")
+        await erase_lead(conn, admin, cy)
     done = await send_campaign(db, smtp_settings, signer, company_id, campaign)  # waits
-    assert (done.sent, done.skipped, done.total, done.done) == (1, 1, 2, True)
+    assert (done.sent, done.skipped, done.total, done.done) == (1, 2, 3, True)
     assert len(scripted_smtp[0].received) == 1
     async with db.connect() as conn:
-        rows = dict((await conn.execute(sa.select(messages.c.lead_id, messages.c.status))).all())
-    assert rows == {ann: "sent", bob: "skipped"}
+        query = sa.select(messages.c.lead_id, messages.c.status).order_by(messages.c.id)
+        rows = (await conn.execute(query)).all()
+    assert [tuple(r) for r in rows[:2]] == [(ann, "sent"), (bob, "skipped")]
+    assert rows[2].status == "skipped"  # Cy's, now the erased shell's

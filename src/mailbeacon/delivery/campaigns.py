@@ -30,6 +30,7 @@ from mailbeacon.compose import Options, Recipient, as_bytes
 from mailbeacon.compose.merge import fields_for, render
 from mailbeacon.delivery.messages import (
     SUPPRESSED,
+    LeadNotFound,
     Suppressed,
     campaign_options,
     compose_into,
@@ -202,7 +203,7 @@ async def _hand_over(
         )
         try:
             recipient = await load_recipient(conn, campaign.company_id, message.lead_id)
-        except Suppressed:  # they left after it was planned: it is never sent
+        except (Suppressed, LeadNotFound):  # they left after it was planned: never sent
             await conn.execute(mine.values(status="skipped"))
             return "skipped"
         if (await conn.execute(mine.values(status="queued"))).rowcount != 1:
