@@ -5,15 +5,17 @@ message and the progress show when the rest will go."""
 from __future__ import annotations
 
 import datetime as dt
+import email
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from mailbeacon.crm.erase import erase_lead
 from mailbeacon.crm.users import Principal
-from mailbeacon.delivery import send_campaign
+from mailbeacon.delivery import SmtpTransport, send_campaign
 from mailbeacon.delivery.besthour import local_hour
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database, now
@@ -153,3 +155,39 @@ async def test_a_copy_due_is_handed_over_once_and_a_late_unsubscribe_is_honoured
         rows = (await conn.execute(query)).all()
     assert [tuple(r) for r in rows[:2]] == [(ann, "sent"), (bob, "skipped")]
     assert rows[2].status == "skipped"  # Cy's, now the erased shell's
+
+
+class DiesAfterSmtp:
+    """Hands the mail to the real SMTP server, then the process "dies" before the
+    outcome is written: the one window where a kill makes a repeat."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.smtp = SmtpTransport(settings)
+
+    async def send(self, sender: str, recipients: list[str], raw: bytes) -> None:
+        await self.smtp.send(sender, recipients, raw)
+        raise KeyboardInterrupt
+
+
+async def test_a_copy_whose_smtp_outcome_died_goes_again_under_the_same_message_id(
+    db: Database,
+    smtp_settings: Settings,
+    scripted_smtp: Any,
+    make_lead: Any,
+    make_campaign: Any,
+    company_id: int,
+) -> None:
+    ann = await make_lead("ann@example.com")
+    campaign = await make_campaign([ann], status="queued")
+    signer = Signer(smtp_settings.secret_keys)
+    with pytest.raises(KeyboardInterrupt):
+        await send_campaign(
+            db, smtp_settings, signer, company_id, campaign, transport=DiesAfterSmtp(smtp_settings)
+        )
+    async with db.connect() as conn:
+        row = (await conn.execute(sa.select(messages))).one()
+    assert row.status == "queued"  # claimed and composed, outcome unknown
+    done = await send_campaign(db, smtp_settings, signer, company_id, campaign)
+    assert (done.sent, done.total, done.done) == (1, 1, True)
+    got = [email.message_from_bytes(raw)["Message-ID"] for raw in scripted_smtp[0].received]
+    assert got == [row.headers["Message-ID"]] * 2  # the repeat is recognisably the same mail
