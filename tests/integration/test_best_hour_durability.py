@@ -178,7 +178,8 @@ def test_kill_9_mid_window_neither_loses_nor_repeats_a_send(
         assert len(box.mails) >= 2, "the first best-hour copies never went"
         # Not the instant the SMTP server said 250: between that and the sender's commit,
         # a kill repeats that one mail (under the same Message-ID: see
-        # tests/delivery/test_scheduled_sends.py). Half way to the next copy's time, the sender is waiting, as it mostly is.
+        # tests/delivery/test_scheduled_sends.py). Half way to the next copy's time,
+        # the sender is waiting, as it mostly is.
         time.sleep(1.5)
         kill_9(proc)
         killed_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
