@@ -15,6 +15,11 @@ Printed, in the same run: the 90% interval's coverage (share of campaigns whose 
 holds the true open share; goal >= 88%), the mean absolute error of the estimate, of the
 naive rate (every open counted, prefetches and scanners too) and of the observed human
 rate (`open_rate`); then the same where the assumption breaks (Apple readers click 2x).
+
+Then send times (mailbeacon.delivery.send_time_sim: readers with preferred hours, past
+opens seen only for visible readers, the sender's own `besthour.choose`): the median
+delay from delivery to first open sending at once versus at each lead's best hour
+within 24 hours, over `--readers` readers and three seeds, with the ratio.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from mailbeacon.analytics.simulate import (
     simulate,
 )
 from mailbeacon.crm.companies import create_company
+from mailbeacon.delivery.send_time_sim import compare
 from mailbeacon.store import Database
 from mailbeacon.store.migrate import upgrade
 
@@ -130,6 +136,7 @@ async def main() -> None:
     ap.add_argument("--campaigns", type=int, default=400)
     ap.add_argument("--db-campaigns", type=int, default=30)
     ap.add_argument("--seed", type=int, default=16)
+    ap.add_argument("--readers", type=int, default=2000)
     args = ap.parse_args()
     print(f"machine: {machine()}; load average at start {load_average()}", flush=True)
     t = time.perf_counter()
@@ -141,6 +148,8 @@ async def main() -> None:
         print(f"{'':<34} same numbers as the pure path: {same}/{score.n}", flush=True)
     broken = campaigns(args.seed + 1, args.campaigns, 2.0)
     print(pure_score(broken).line("Apple readers click 2x (pure path)"), flush=True)
+    for seed in range(args.seed, args.seed + 3):
+        print(f"best hour, seed {seed}: {compare(random.Random(seed), args.readers).line()}")
     print(
         f"elapsed {time.perf_counter() - t:.1f}s; load average at end {load_average()}",
         flush=True,

@@ -7,15 +7,18 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
+from mailbeacon.app import create_app
 from mailbeacon.compose.dkim_keys import generate_key
+from mailbeacon.crm.users import create_api_key, create_user
 from mailbeacon.delivery import Outbox, start_outbox
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database, now
@@ -126,3 +129,27 @@ def make_campaign(db: Database, company_id: int) -> Any:
         return await insert(db, campaigns, created_at=now(), **values)
 
     return make
+
+
+@pytest.fixture
+def smtp_settings(settings: Settings, scripted_smtp: Any) -> Settings:
+    return settings.with_(smtp_url=scripted_smtp[1])
+
+
+@pytest.fixture
+async def api(smtp_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The whole app over ASGI (no stages: a test runs the sender itself)."""
+    app = create_app(smtp_settings, run_stages=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://mb.test") as client:
+        yield client
+
+
+@pytest.fixture
+async def key(db: Database, company_id: int) -> dict[str, str]:
+    """A marketing manager's API key, as an Authorization header."""
+    async with db.begin() as conn:
+        user = await create_user(
+            conn, company_id=company_id, email="mm@acme.example", role="marketing_manager"
+        )
+        return {"Authorization": f"Bearer {await create_api_key(conn, user)}"}

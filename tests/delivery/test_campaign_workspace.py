@@ -5,43 +5,18 @@ from __future__ import annotations
 
 import email
 import re
-from collections.abc import AsyncIterator
 from email import policy
 from typing import Any
 
 import httpx
-import pytest
 import sqlalchemy as sa
 
-from mailbeacon.app import create_app
 from mailbeacon.crm.users import create_api_key, create_user
 from mailbeacon.delivery import send_campaign
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database
 from mailbeacon.store.schema import events, hits, leads, messages
 from mailbeacon.tokens import Signer
-
-
-@pytest.fixture
-def smtp_settings(settings: Settings, scripted_smtp: Any) -> Settings:
-    return settings.with_(smtp_url=scripted_smtp[1])
-
-
-@pytest.fixture
-async def api(smtp_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(smtp_settings, run_stages=False)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://mb.test") as client:
-        yield client
-
-
-@pytest.fixture
-async def key(db: Database, company_id: int) -> dict[str, str]:
-    async with db.begin() as conn:
-        user = await create_user(
-            conn, company_id=company_id, email="mm@acme.example", role="marketing_manager"
-        )
-        return {"Authorization": f"Bearer {await create_api_key(conn, user)}"}
 
 
 async def count(db: Database, table: Any) -> int:
@@ -100,6 +75,9 @@ async def test_a_draft_is_edited_previewed_tested_and_sent(
         "failed": 0,
         "skipped": 0,
         "done": False,
+        "scheduled": 0,
+        "next_at": None,
+        "last_at": None,
         "percent": 0.0,
     }
 
@@ -171,6 +149,9 @@ async def test_a_draft_is_edited_previewed_tested_and_sent(
         "failed": 0,
         "skipped": 1,
         "done": True,
+        "scheduled": 0,
+        "next_at": None,
+        "last_at": None,
         "percent": 100.0,
     }
     assert len(handler.received) == 3  # the test copy, then Ann and Bob

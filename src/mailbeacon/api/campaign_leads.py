@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 
 from mailbeacon import delivery
 from mailbeacon.analytics import engaged
+from mailbeacon.api.campaigns import Schedule
 from mailbeacon.api.context import Services
 from mailbeacon.api.deps import require, services
 from mailbeacon.api.errors import ApiError
@@ -34,6 +35,7 @@ from mailbeacon.crm import campaigns as crm_campaigns
 from mailbeacon.crm.access import Permission
 from mailbeacon.crm.users import Principal
 from mailbeacon.delivery import preview as previews
+from mailbeacon.delivery.schedule import waiting_copies
 from mailbeacon.store.render import jsonable
 from mailbeacon.store.schema import leads, list_members
 
@@ -136,6 +138,8 @@ class CampaignPatch(BaseModel):
     forward_link: bool | None = None
     # Only the switches named change: {"opens": false} leaves clicks as they were.
     tracking: TrackingIn | None = None
+    # null: send at once (see POST /api/v1/campaigns).
+    schedule: Schedule | None = None
 
 
 @router.patch("/{campaign_id}", responses={**BODY, **FOUND, **errors(409)})
@@ -147,6 +151,8 @@ async def update_campaign(
 ) -> dict[str, Any]:
     """Change a draft: only the fields sent change. 409 once it is no longer a draft."""
     changes = body.model_dump(exclude_unset=True)
+    if "schedule" in changes:
+        changes["schedule"] = body.schedule.model_dump(mode="json") if body.schedule else None
     for name in ("name", "subject", "html", "list_id", "pixel_placement", "pixel_format"):
         if name in changes and changes[name] is None:
             raise ApiError(422, "invalid", f"{name} must not be null", name)
@@ -233,9 +239,12 @@ async def campaign_progress(
 ) -> dict[str, Any]:
     """`{"status", "recipients", "sent", "failed", "skipped", "done"}`. Recipients: the
     list's leads while a draft (`deliverable`: those mail may go to), and once sending,
-    what has been processed plus what is left; sent + failed + skipped reaches it."""
+    what has been processed plus what is left; sent + failed + skipped reaches it.
+    `scheduled`: copies waiting for their time, `next_at` / `last_at`: the first and the
+    last of those times (null when none waits)."""
     async with svc.db.connect() as conn:
         c = await crm_campaigns.get_campaign(conn, who.company_id, campaign_id)
+        waiting = await waiting_copies(conn, who.company_id, campaign_id)
         members = deliverable = 0
         if c["list_id"] is not None:
             in_list = (
@@ -260,6 +269,7 @@ async def campaign_progress(
         "failed": c["failed_count"],
         "skipped": c["skipped_count"],
         "done": done,
+        **jsonable(waiting),
         "percent": round(100 * processed / recipients, 1)
         if recipients
         else (100.0 if done else 0.0),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,6 +18,36 @@ from mailbeacon.store.schema import campaigns
 PIXEL_PLACEMENTS = ("header", "body", "footer")
 PIXEL_FORMATS = ("gif", "png")
 UTM_KEYS = ("source", "medium", "campaign", "content", "term")
+MAX_WITHIN_HOURS = 168  # a week: a best-hour window longer than that is a different campaign
+
+
+def check_schedule(schedule: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The schedule as stored: None (send at once), {"at": ISO-8601 in UTC} or
+    {"best_hour": True, "within_hours": N}, 1 <= N <= 168. Invalid names the field."""
+    if not schedule:
+        return None
+    if set(schedule) == {"at"}:
+        try:
+            at = dt.datetime.fromisoformat(str(schedule["at"]).replace("Z", "+00:00"))
+        except ValueError:
+            raise Invalid("schedule.at must be an ISO-8601 time", field="schedule") from None
+        at = at.astimezone(dt.UTC) if at.tzinfo else at.replace(tzinfo=dt.UTC)
+        return {"at": at.isoformat().replace("+00:00", "Z")}
+    within = schedule.get("within_hours", 24)
+    if (
+        set(schedule) <= {"best_hour", "within_hours"}
+        and schedule.get("best_hour") is True
+        and isinstance(within, int)
+        and not isinstance(within, bool)
+        and 1 <= within <= MAX_WITHIN_HOURS
+    ):
+        return {"best_hour": True, "within_hours": within}
+    raise Invalid(
+        'schedule must be null, {"at": ISO-8601} or {"best_hour": true, "within_hours": N} '
+        f"with N from 1 to {MAX_WITHIN_HOURS}",
+        field="schedule",
+    )
+
 
 CAMPAIGN_FIELDS = (
     campaigns.c.id,
@@ -32,6 +63,7 @@ CAMPAIGN_FIELDS = (
     campaigns.c.forward_link,
     campaigns.c.track_opens,
     campaigns.c.track_clicks,
+    campaigns.c.schedule,
     campaigns.c.status,
     campaigns.c.sent_count,
     campaigns.c.skipped_count,
@@ -91,6 +123,7 @@ async def create_campaign(
     pixel_format: str = "gif",
     forward_link: bool = False,
     tracking: Mapping[str, Any] | None = None,
+    schedule: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     if not name.strip():
         raise Invalid("name must not be empty", field="name")
@@ -121,6 +154,7 @@ async def create_campaign(
             pixel_format=pixel_format,
             forward_link=bool(forward_link),
             **switches,
+            schedule=check_schedule(schedule),
             status="draft",
             sent_count=0,
             skipped_count=0,
@@ -172,6 +206,7 @@ EDITABLE = (
     "pixel_format",
     "forward_link",
     "tracking",
+    "schedule",
 )
 
 
@@ -203,6 +238,8 @@ async def update_campaign(
         values["forward_link"] = bool(values["forward_link"])
     if "tracking" in values:
         values |= tracking_columns(values.pop("tracking"))
+    if "schedule" in values:
+        values["schedule"] = check_schedule(values["schedule"])
     if values.get("list_id") is not None:
         try:
             await get_list(conn, company_id, values["list_id"])

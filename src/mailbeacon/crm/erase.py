@@ -34,7 +34,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, quote_plus
 
-from sqlalchemy import ColumnElement, Select, and_, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.crm import audit
@@ -149,6 +149,11 @@ async def erase_lead(
                 headers=None,
                 warnings=None,
                 error=None,
+                # A campaign copy still waiting for its time is never sent now.
+                status=case(
+                    (messages.c.status.in_(("scheduled", "queued")), "skipped"),
+                    else_=messages.c.status,
+                ),
             )
         )
     await conn.execute(delete(leads).where(leads.c.id == lead_id, leads.c.company_id == company))

@@ -22,7 +22,7 @@ from mailbeacon.delivery.messages import (
     create_message,
 )
 from mailbeacon.delivery.outbox import Outbox, start_outbox
-from mailbeacon.delivery.sender import queue_campaign, send_under_lease
+from mailbeacon.delivery.sender import KEEP, queue_campaign, send_under_lease
 from mailbeacon.delivery.smtp import (
     DeliveryError,
     PermanentFailure,
@@ -32,6 +32,7 @@ from mailbeacon.delivery.smtp import (
 )
 
 __all__ = [
+    "KEEP",
     "AlreadySent",
     "CampaignNotFound",
     "CampaignProgress",

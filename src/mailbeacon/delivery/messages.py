@@ -224,21 +224,18 @@ async def create_message(
             )
         )
         message_id = int(result.inserted_primary_key[0])
-        inst = instrument(
-            subject=subject,
+        answer, mime = await compose_into(
+            conn,
+            settings,
+            signer,
+            row | {"id": message_id},
+            recipient,
             html=html,
             text=text,
-            recipient=recipient,
-            message_id=message_id,
-            company_id=company_id,
-            signer=signer,
-            settings=settings,
             options=options,
+            status="queued" if send else "stored",
             note=note,
         )
-        mime = build_mime(inst, settings)
-        answer = _answer(message_id, row, inst, mime, "queued" if send else "stored")
-        await _store(conn, company_id, answer, inst.links)
     if send:
         answer["status"], answer["error"] = await deliver(
             db,
@@ -251,6 +248,49 @@ async def create_message(
             raw=as_bytes(mime),
         )
     return answer
+
+
+async def compose_into(
+    conn: AsyncConnection,
+    settings: Settings,
+    signer: Signer,
+    row: dict[str, Any],
+    recipient: Recipient,
+    *,
+    html: str,
+    text: str | None,
+    options: Options,
+    status: str,
+    note: Note | None = None,
+    message_id_header: str | None = None,
+) -> tuple[dict[str, Any], EmailMessage]:
+    """Instrument the message row `row` (id, company_id, lead_id, campaign_id, subject,
+    forward_link) for `recipient` and store it exactly as it will be sent, as `status`.
+    Composing again (a scheduled send resumed after a crash) gives the same tokens; pass
+    the `Message-ID` it was stored with so the repeat carries it too (only the Date is
+    new), and a receiver that de-duplicates by Message-ID shows one mail."""
+    # What this lead's mail really carries (their own `tracking` wins), for the report.
+    options = options.for_recipient(recipient)
+    row = row | {"track_opens": options.track_opens, "track_clicks": options.track_clicks}
+    inst = instrument(
+        subject=row["subject"],
+        html=html,
+        text=text,
+        recipient=recipient,
+        message_id=row["id"],
+        company_id=row["company_id"],
+        signer=signer,
+        settings=settings,
+        options=options,
+        note=note,
+    )
+    if message_id_header:
+        inst = replace(inst, headers={**inst.headers, "Message-ID": message_id_header})
+    mime = build_mime(inst, settings)
+    answer = _answer(row["id"], row, inst, mime, status)
+    await conn.execute(sa.delete(message_links).where(message_links.c.message_id == row["id"]))
+    await _store(conn, row["company_id"], answer, inst.links)
+    return answer, mime
 
 
 def _answer(
@@ -288,6 +328,8 @@ async def _store(
             headers=answer["headers"],
             warnings=answer["warnings"],
             status=answer["status"],
+            track_opens=answer["tracking"]["opens"],
+            track_clicks=answer["tracking"]["clicks"],
         )
     )
     if links:

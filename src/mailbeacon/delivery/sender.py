@@ -2,10 +2,12 @@
 
 `POST /api/v1/campaigns/{id}/send` only marks a campaign `queued` and answers 202. This
 stage, run under a lease by exactly one process of several, picks queued campaigns up,
-and also those left `sending` by a process that died: `send_campaign` passes over leads
-that already have this campaign's message, so a resumed send mails nobody twice. (A
-lead whose message row was committed but whose SMTP hand-off died with the process is
-not retried: at most once, never twice.) The CLI's `campaign send` takes the same lease.
+and `sending` ones whose next copies came due (or that a dying process left), and
+hands over what is due (`send_campaign(wait=False)`): a campaign waiting for its leads'
+best hours blocks no other. Each copy is claimed before SMTP and marked after it, so a
+resumed send loses none and repeats none but the one whose SMTP answer died with the
+process (sent again under the same Message-ID; see `delivery.campaigns`). The CLI's
+`campaign send` takes the same lease.
 """
 
 from __future__ import annotations
@@ -13,23 +15,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Any
 
 import sqlalchemy as sa
 
-from mailbeacon.delivery.campaigns import AlreadySent, CampaignProgress, Progress, send_campaign
+from mailbeacon.delivery.campaigns import (
+    PENDING,
+    AlreadySent,
+    CampaignProgress,
+    Progress,
+    send_campaign,
+)
 from mailbeacon.settings import Settings
-from mailbeacon.store import Database, stages
-from mailbeacon.store.schema import campaigns
+from mailbeacon.store import Database, now, stages
+from mailbeacon.store.schema import campaigns, messages
 from mailbeacon.tokens import Signer
 
 log = logging.getLogger("mailbeacon.delivery")
 LEASE = "campaign-sends"
 LEASE_SECONDS = 10.0
 POLL_SECONDS = 0.5
+KEEP: Any = object()  # queue_campaign: the draft's own schedule stands
 
 
-async def queue_campaign(db: Database, company_id: int, campaign_id: int) -> bool:
-    """Mark a draft campaign for sending; False if it is not a draft any more."""
+async def queue_campaign(
+    db: Database, company_id: int, campaign_id: int, schedule: Any = KEEP
+) -> bool:
+    """Mark a draft campaign for sending; False if it is not a draft any more. A
+    `schedule` (checked by `crm.campaigns.check_schedule`) replaces the draft's own."""
+    values: dict[str, Any] = {"status": "queued"}
+    if schedule is not KEEP:
+        values["schedule"] = schedule
     async with db.begin() as conn:
         result = await conn.execute(
             sa.update(campaigns)
@@ -38,16 +54,32 @@ async def queue_campaign(db: Database, company_id: int, campaign_id: int) -> boo
                 campaigns.c.company_id == company_id,
                 campaigns.c.status == "draft",
             )
-            .values(status="queued")
+            .values(values)
         )
     return result.rowcount == 1
 
 
+def _copies(*where: Any) -> Any:
+    return sa.exists().where(
+        messages.c.campaign_id == campaigns.c.id,
+        messages.c.forwarded_from_message_id.is_(None),
+        messages.c.status.in_(PENDING),
+        *where,
+    )
+
+
 async def _pending(db: Database) -> list[tuple[int, int]]:
+    """Campaigns with work now: queued, or sending with a copy due or none waiting."""
+    at = now()
+    due = _copies(messages.c.scheduled_at <= at)
+    waiting = _copies(messages.c.scheduled_at > at)
     async with db.connect() as conn:
         rows = await conn.execute(
             sa.select(campaigns.c.company_id, campaigns.c.id)
-            .where(campaigns.c.status.in_(("queued", "sending")))
+            .where(
+                (campaigns.c.status == "queued")
+                | ((campaigns.c.status == "sending") & (due | ~waiting))
+            )
             .order_by(campaigns.c.id)
         )
         return [(r.company_id, r.id) for r in rows]
@@ -69,12 +101,15 @@ async def send_under_lease(
     company_id: int,
     campaign_id: int,
     progress: Progress | None = None,
+    *,
+    wait: bool = True,
 ) -> CampaignProgress | None:
-    """Send one campaign while renewing the lease; stop if another process takes it."""
+    """Send one campaign while renewing the lease; stop if another process takes it.
+    `wait`: until every copy went (the CLI), else only those due now (the stage)."""
     lost = asyncio.Event()
     keeper = asyncio.create_task(_keep_lease(db, holder, lost))
     send = asyncio.create_task(
-        send_campaign(db, settings, signer, company_id, campaign_id, progress)
+        send_campaign(db, settings, signer, company_id, campaign_id, progress, wait=wait)
     )
     try:
         await asyncio.wait({send, asyncio.create_task(lost.wait())}, return_when="FIRST_COMPLETED")
@@ -96,7 +131,9 @@ async def _send_pending(
         if stop.is_set():
             return
         try:
-            await send_under_lease(db, settings, signer, holder, company_id, campaign_id)
+            await send_under_lease(
+                db, settings, signer, holder, company_id, campaign_id, wait=False
+            )
         except (AlreadySent, ValueError) as e:
             log.error("campaign %s cannot be sent: %s", campaign_id, e)
             await _mark(db, campaign_id, "failed")

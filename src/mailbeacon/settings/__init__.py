@@ -66,6 +66,9 @@ class Settings:
     # its first byte, or the connection is closed: slow heads cannot hold connections.
     head_timeout_seconds: float = 15.0
     var_dir: Path = Path("var")
+    # How long a best-hour "hour" is, in seconds: 3600. Tests of durable sending shrink
+    # it so a 24-hour window passes in seconds through the same arithmetic.
+    schedule_hour_seconds: int = 3600
 
     @property
     def is_sqlite(self) -> bool:
@@ -105,6 +108,9 @@ def from_env(env: dict[str, str] | None = None, **overrides: object) -> Settings
         commit_batch_size=int(e.get("MAILBEACON_COMMIT_BATCH_SIZE", Settings.commit_batch_size)),
         head_timeout_seconds=float(
             e.get("MAILBEACON_HEAD_TIMEOUT_SECONDS", Settings.head_timeout_seconds)
+        ),
+        schedule_hour_seconds=int(
+            e.get("MAILBEACON_SCHEDULE_HOUR_SECONDS", Settings.schedule_hour_seconds)
         ),
         commit_interval_ms=float(
             e.get("MAILBEACON_COMMIT_INTERVAL_MS", Settings.commit_interval_ms)

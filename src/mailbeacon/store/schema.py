@@ -162,6 +162,8 @@ campaigns = Table(
     Column("track_opens", Boolean, nullable=False, default=True, server_default="1"),
     Column("track_clicks", Boolean, nullable=False, default=True, server_default="1"),
     Column("status", String(16), nullable=False, default="draft"),  # draft|sending|sent
+    # When to send: null (at once), {"at": ISO-8601} or {"best_hour": true, "within_hours": N}.
+    Column("schedule", JSON, nullable=True),
     Column("sent_count", Integer, nullable=False, default=0),
     Column("skipped_count", Integer, nullable=False, default=0),
     Column("failed_count", Integer, nullable=False, default=0),
@@ -192,9 +194,13 @@ messages = Table(
     # `not_tracked` counts the messages with no pixel.
     Column("track_opens", Boolean, nullable=False, default=True, server_default="1"),
     Column("track_clicks", Boolean, nullable=False, default=True, server_default="1"),
-    Column("status", String(16), nullable=False, default="stored"),  # stored|queued|sent|failed
+    # stored|scheduled|queued|sent|failed|skipped: a campaign's copy is `scheduled` until
+    # its time, `queued` while the SMTP hand-off is under way (claimed, outcome unknown).
+    Column("status", String(16), nullable=False, default="stored"),
     Column("error", Text, nullable=True),
     Column("created_at", DateTime, nullable=False),
+    # A campaign's copy: when the sender hands it over (its lead's best hour, or at once).
+    Column("scheduled_at", DateTime, nullable=True),
     Column("sent_at", DateTime, nullable=True),
     Index("ix_messages_company_created", "company_id", "created_at"),
 )

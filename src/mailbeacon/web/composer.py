@@ -70,6 +70,7 @@ def _form_of(campaign: dict[str, Any] | None) -> dict[str, Any]:
             "track_clicks": True,
             "utm": {},
             "tags": [],
+            **_schedule_form(None),
         }
     tags = list(campaign.get("tags") or [])
     return {
@@ -85,7 +86,38 @@ def _form_of(campaign: dict[str, Any] | None) -> dict[str, Any]:
         "track_clicks": bool(campaign["tracking"]["clicks"]),
         "utm": dict(campaign.get("utm") or {}),
         "tags": tags,
+        **_schedule_form(campaign.get("schedule")),
     }
+
+
+def _schedule_form(schedule: dict[str, Any] | None) -> dict[str, Any]:
+    """The "Send at" choice: now, at a time (UTC, minutes), or each lead's best hour."""
+    form = {"send_at": "now", "send_at_time": "", "within_hours": "24"}
+    if schedule and schedule.get("at"):
+        form |= {"send_at": "at", "send_at_time": str(schedule["at"])[:16]}
+    elif schedule and schedule.get("best_hour"):
+        form |= {"send_at": "best_hour", "within_hours": str(schedule.get("within_hours", 24))}
+    return form
+
+
+def _schedule_body(form: dict[str, Any]) -> dict[str, Any] | None:
+    """The API's `schedule` from the form; what it cannot read goes on as typed, so the
+    API's validation answers next to the field."""
+    if form["send_at"] == "at":
+        return {"at": form["send_at_time"].strip() or None}
+    if form["send_at"] == "best_hour":
+        hours = form["within_hours"].strip()
+        return {"best_hour": True, "within_hours": int(hours) if hours.isdigit() else hours}
+    return None
+
+
+def describe_schedule(schedule: dict[str, Any] | None) -> str:
+    """The schedule in words, for the confirmation and progress pages."""
+    if schedule and schedule.get("at"):
+        return f"at {str(schedule['at'])[:16].replace('T', ' ')} UTC"
+    if schedule and schedule.get("best_hour"):
+        return f"at each lead's best hour within {schedule.get('within_hours', 24)} hours"
+    return "now"
 
 
 def _form_from_post(data: Any, previous_tags: list[str]) -> dict[str, Any]:
@@ -98,6 +130,9 @@ def _form_from_post(data: Any, previous_tags: list[str]) -> dict[str, Any]:
     form["track_clicks"] = data.get("track_clicks") == "1"
     form["utm"] = {k: str(data.get(f"utm_{k}", "")).strip() for k in UTM_KEYS}
     form["tags"] = list(previous_tags)
+    form["send_at"] = str(data.get("send_at", "now"))
+    form["send_at_time"] = str(data.get("send_at_time", ""))
+    form["within_hours"] = str(data.get("within_hours", "24"))
     return form
 
 
@@ -115,6 +150,7 @@ def _body(form: dict[str, Any]) -> dict[str, Any]:
         "pixel_format": form["pixel_format"],
         "forward_link": form["forward_link"],
         "tracking": {"opens": form["track_opens"], "clicks": form["track_clicks"]},
+        "schedule": _schedule_body(form),
     }
 
 
@@ -123,6 +159,19 @@ def _validation(e: ValidationError) -> dict[str, str]:
     for err in e.errors():
         field = str(err["loc"][0]) if err["loc"] else "name"
         errors.setdefault(field, str(err["msg"]))
+    return errors
+
+
+def _next_to_control(form: dict[str, Any], errors: dict[str, str]) -> dict[str, str]:
+    """A schedule error shows next to the control the chosen "Send at" uses."""
+    if "schedule" not in errors:
+        return errors
+    errors = dict(errors)
+    del errors["schedule"]
+    if form["send_at"] == "at":
+        errors["send_at_time"] = "Type the date and time to send at (UTC)."
+    else:
+        errors["within_hours"] = "Type a number of hours from 1 to 168."
     return errors
 
 
@@ -264,6 +313,7 @@ async def _submit(request: Request, campaign_id: int | None) -> Response:
     form = _form_from_post(data, previous)
     action = str(data.get("action", "save"))
     saved_id, errors = await _save(request, who, campaign_id, form)
+    errors = _next_to_control(form, errors)
     if errors:
         return await _page(request, who, session, saved_id, form, errors, status=422)
     assert saved_id is not None
@@ -376,7 +426,10 @@ async def confirm_send(request: Request, campaign_id: int) -> Response:
     if campaign["status"] != "draft":
         return RedirectResponse(f"/campaigns/{campaign_id}/sending", status_code=303)
     progress = await _progress(request, who, campaign_id)
-    return render(request, "send_confirm.html", who, session, campaign=campaign, progress=progress)
+    when = describe_schedule(campaign.get("schedule"))
+    return render(
+        request, "send_confirm.html", who, session, campaign=campaign, progress=progress, when=when
+    )
 
 
 @router.post("/campaigns/{campaign_id}/send", response_class=HTMLResponse)
@@ -386,7 +439,7 @@ async def send_now(request: Request, campaign_id: int) -> Response:
     if not _csrf_ok(request, session, str(data.get("csrf", ""))):
         return Response("CSRF token missing or wrong", status_code=403)
     try:
-        await api_campaigns.send_campaign(campaign_id, who, services(request))
+        await api_campaigns.send_campaign(campaign_id, who, services(request), None)
     except ApiError as e:
         if e.status != 409:  # already queued or sent: its progress is what to show
             context = {"who": who, "csrf": "", "status": e.status, "message": e.message}
@@ -401,7 +454,10 @@ async def sending(request: Request, campaign_id: int) -> Response:
     who, session = await _composer_user(request)
     campaign = await _draft(request, who, campaign_id)
     progress = await _progress(request, who, campaign_id)
-    return render(request, "sending.html", who, session, campaign=campaign, progress=progress)
+    when = describe_schedule(campaign.get("schedule"))
+    return render(
+        request, "sending.html", who, session, campaign=campaign, progress=progress, when=when
+    )
 
 
 @router.get("/campaigns/{campaign_id}/progress")
