@@ -2,7 +2,7 @@
 `track_clicks`); campaigns' old tag markers become the columns
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0010
 """
 
 import json

@@ -1,7 +1,7 @@
 """audit log: who erased or exported which lead, and when; append-only
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0012
 """
 
 import sqlalchemy as sa

@@ -5,7 +5,7 @@ hits after", and `address_retention_days` takes the old meaning. Each company's 
 moves across, so an upgrade deletes no hit nobody asked to delete.
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0009
 """
 
 import sqlalchemy as sa
@@ -18,15 +18,14 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("companies") as batch:
-        batch.add_column(
-            sa.Column("address_retention_days", sa.Integer(), nullable=False, server_default="0")
-        )
+    op.add_column(
+        "companies",
+        sa.Column("address_retention_days", sa.Integer(), nullable=False, server_default="0"),
+    )
     op.execute("UPDATE companies SET address_retention_days = hit_retention_days")
     op.execute("UPDATE companies SET hit_retention_days = 0")
 
 
 def downgrade() -> None:
     op.execute("UPDATE companies SET hit_retention_days = address_retention_days")
-    with op.batch_alter_table("companies") as batch:
-        batch.drop_column("address_retention_days")
+    op.drop_column("companies", "address_retention_days")

@@ -1,7 +1,7 @@
 """users and invitations: invitations by email, names on API keys
 
 Revision ID: 0011
-Revises: 0006
+Revises: 0014
 """
 
 import sqlalchemy as sa
@@ -38,11 +38,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("user_id", name=op.f("uq_invitations_user_id")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_invitations_token_hash")),
     )
-    with op.batch_alter_table("api_keys") as batch:
-        batch.add_column(sa.Column("name", sa.String(length=100), nullable=True))
+    op.add_column("api_keys", sa.Column("name", sa.String(length=100), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("api_keys") as batch:
-        batch.drop_column("name")
+    op.drop_column("api_keys", "name")
     op.drop_table("invitations")

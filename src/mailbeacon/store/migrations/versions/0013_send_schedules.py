@@ -1,7 +1,7 @@
 """send schedules: a campaign's schedule, and when each of its messages is sent
 
 Revision ID: 0013
-Revises: 0006
+Revises: 0011
 """
 
 import sqlalchemy as sa
@@ -13,15 +13,13 @@ branch_labels = None
 depends_on = None
 
 
+# Plain ADD/DROP COLUMN, not batch mode: on SQLite batch mode rebuilds the table, which
+# fails once other tables' rows point at it (SQLite 3.35+ drops a column in place).
 def upgrade() -> None:
-    with op.batch_alter_table("campaigns") as batch:
-        batch.add_column(sa.Column("schedule", sa.JSON(), nullable=True))
-    with op.batch_alter_table("messages") as batch:
-        batch.add_column(sa.Column("scheduled_at", sa.DateTime(), nullable=True))
+    op.add_column("campaigns", sa.Column("schedule", sa.JSON(), nullable=True))
+    op.add_column("messages", sa.Column("scheduled_at", sa.DateTime(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("messages") as batch:
-        batch.drop_column("scheduled_at")
-    with op.batch_alter_table("campaigns") as batch:
-        batch.drop_column("schedule")
+    op.drop_column("messages", "scheduled_at")
+    op.drop_column("campaigns", "schedule")

@@ -1,7 +1,7 @@
 """scoring model: each company's model, the engagement it scored, the leads' faded points
 
 Revision ID: 0014
-Revises: 0006
+Revises: 0008
 """
 
 import sqlalchemy as sa
