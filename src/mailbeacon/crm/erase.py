@@ -36,7 +36,11 @@ from mailbeacon.store.schema import (
     message_links,
     messages,
 )
-from mailbeacon.store.schema_analytics import rollup_campaign_leads, rollup_forward_readers
+from mailbeacon.store.schema_analytics import (
+    rollup_campaign_leads,
+    rollup_forward_readers,
+    rollup_message_events,
+)
 from mailbeacon.store.schema_automation import (
     automation_jobs,
     automation_runs,
@@ -86,6 +90,8 @@ async def erase_lead(conn: AsyncConnection, who: Principal, lead_id: int) -> Non
             rollup_campaign_leads.c.company_id == company,
         ),
         delete(rollup_forward_readers).where(rollup_forward_readers.c.message_id.in_(mine)),
+        # Their events' groups carry the clicked URLs and clients: gone with the events.
+        delete(rollup_message_events).where(rollup_message_events.c.message_id.in_(mine)),
         delete(webhook_deliveries).where(webhook_deliveries.c.job_id.in_(jobs)),
         delete(automation_jobs).where(automation_jobs.c.id.in_(jobs)),
         delete(automation_runs).where(
