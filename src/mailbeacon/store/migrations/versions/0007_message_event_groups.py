@@ -1,4 +1,5 @@
-"""message event groups: each message's events grouped for the who-engaged list
+"""message event groups: each message's events grouped for the who-engaged list, and
+a campaign's messages by status in lead order (its "Not opened" and "Bounced" pages)
 
 Revision ID: 0007
 Revises: 0006
@@ -59,7 +60,11 @@ def upgrade() -> None:
         ),
     )
     op.execute(BACKFILL)
+    op.create_index(
+        "ix_messages_campaign_status_lead", "messages", ["campaign_id", "status", "lead_id"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_messages_campaign_status_lead", table_name="messages")
     op.drop_table("rollup_message_events")
