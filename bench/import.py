@@ -153,7 +153,11 @@ async def bench(url: str, name: str, data: bytes, rows: int, naive_rows: int, ap
              f"updated {again.updated:,}")  # fmt: skip
         if api:
             _, api_list, key = await _company(db, "Api")
-            settings = Settings(database_url=url, var_dir=Path(tempfile.mkdtemp()))
+            settings = Settings(
+                database_url=url,
+                var_dir=Path(tempfile.mkdtemp()),
+                secret_keys=(("bench", b"bench-only-signing-key"),),  # signs nothing here
+            )
             app = create_app(settings, run_stages=False)
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:

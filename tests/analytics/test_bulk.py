@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import importlib.util
 import random
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 from typer.testing import CliRunner
 
 from mailbeacon.analytics import bulk, rollups
@@ -26,11 +27,13 @@ from mailbeacon.analytics.report import campaign_report
 from mailbeacon.analytics.sample import known_mix
 from mailbeacon.crm.companies import create_company
 from mailbeacon.store import Database, now
+from mailbeacon.store.migrate import MIGRATIONS
 from mailbeacon.store.schema import campaigns, cursors, events, leads, messages
 from mailbeacon.store.schema_analytics import (
     rollup_campaign_leads,
     rollup_counts,
     rollup_forward_readers,
+    rollup_message_events,
 )
 
 SENT = dt.datetime(2024, 3, 30, 22, 17, 5, 250_000)  # Europe's clocks move on the 31st
@@ -144,17 +147,19 @@ async def _snapshot(db: Database) -> dict[str, Any]:
             (r.campaign_id, r.dim, r.key): (r.company_id, int(r.n))
             for r in (await conn.execute(select(rollup_counts))).all()
         }
+        groups = {tuple(r) for r in (await conn.execute(select(rollup_message_events))).all()}
         position = (
             await conn.execute(select(cursors.c.position).where(cursors.c.name == "rollups"))
         ).scalar_one()
         top = (await conn.execute(select(events.c.id).order_by(events.c.id.desc()))).first()
     assert top is not None and position == top[0]
-    return {"leads": lead_rows, "readers": readers, "counts": counts}
+    return {"leads": lead_rows, "readers": readers, "counts": counts, "groups": groups}
 
 
 def _assert_same(incremental: dict[str, Any], bulk_: dict[str, Any]) -> None:
     assert bulk_["leads"] == incremental["leads"]
     assert bulk_["readers"] == incremental["readers"]
+    assert bulk_["groups"] == incremental["groups"]  # the who-engaged list's event groups
     # A replay may leave a unique counter at 0 (an inferred open later made real, in
     # another batch); the bulk build writes no zero rows. Every other row is equal.
     zero = {k for k, (_, n) in incremental["counts"].items() if n == 0}
@@ -170,6 +175,7 @@ async def test_bulk_build_equals_the_incremental_rows(db: Database) -> None:
     await rollups.catch_up(db, limit=97)  # batches cross lead states and readers
     incremental = await _snapshot(db)
     assert len(incremental["leads"]) > 50 and len(incremental["readers"]) > 10
+    assert len(incremental["groups"]) > 100
     dims = {dim for _, dim, _ in incremental["counts"]}
     assert {"how", "t_open", "t_click", "t_machine", "link", "bot_click_reason"} <= dims
 
@@ -204,3 +210,30 @@ async def test_rebuild_rollups_command_uses_the_bulk_build(sqlite_url: str) -> N
             assert report == naive and report["human_opens_unique"] == 5
     finally:
         await db.dispose()
+
+
+async def test_the_migration_backfills_the_event_groups_the_stage_would_keep(
+    db: Database,
+) -> None:
+    """Upgrading a database with events already rolled up: the new event groups come
+    from the events up to the stage's cursor, as the stage itself would have kept them."""
+    rnd = random.Random(7)
+    async with db.begin() as conn:
+        world = await _world(conn, rnd)
+        await conn.execute(insert(events), _events(world, rnd, 800))
+    await rollups.catch_up(db, limit=89)
+    kept = (await _snapshot(db))["groups"]
+    async with db.begin() as conn:  # not counted yet: the stage adds these after upgrading
+        await conn.execute(insert(events), _events(world, rnd, 100, later=50))
+    (path,) = MIGRATIONS.glob("versions/*_message_event_groups.py")
+    spec = importlib.util.spec_from_file_location("message_event_groups", path)
+    assert spec and spec.loader
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    async with db.begin() as conn:
+        await conn.execute(delete(rollup_message_events))
+        await conn.exec_driver_sql(migration.BACKFILL)
+    async with db.connect() as conn:
+        after = {tuple(r) for r in (await conn.execute(select(rollup_message_events))).all()}
+    assert after == kept and len(kept) > 50
+    assert await rollups.catch_up(db) == 100

@@ -7,7 +7,8 @@ footer, previews it as a lead, sends a test (counted nowhere), sends it (the
 confirmation names the count) and watches the progress bar finish. One received mail
 is opened in the browser with images on, and that lead appears under "Opened" on the
 campaign page without a reload; "Export CSV" downloads and reads back. No script
-errors; a salesperson gets 403 on every campaign page. Screenshots for the README.
+errors; a salesperson and a sales manager get 403 on every campaign page and see
+none of the manager's leads. Screenshots for the README.
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ axe = importlib.util.module_from_spec(_AXE)
 _AXE.loader.exec_module(axe)
 THUNDERBIRD = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.3.0"
 PASSWORD = "marketing-pass-1"
+SALES_ROLES = ("salesperson", "sales_manager")
+IMPORTED = ("ada@example.com", "bo@example.com", "cy@example.com")
 # Line 1 is the header; lines 3 and 5 are bad (no address, a broken one).
 LEADS_CSV = (
     "email,first_name,last_name,company\n"
@@ -96,10 +99,11 @@ def test_marketing_manager_walks_the_whole_job(live: Live, mailbox: tuple[Mailbo
 
     box, _ = mailbox
     list_id = _import(live)
-    _cli(
-        live.env, "user", "create", "--company", str(live.company_id), "--email",
-        "sp@acme.example.com", "--role", "salesperson", "--password", "sales-pass-1",
-    )  # fmt: skip
+    for role in SALES_ROLES:
+        _cli(
+            live.env, "user", "create", "--company", str(live.company_id), "--email",
+            f"{role}@acme.example.com", "--role", role, "--password", "sales-pass-1",
+        )  # fmt: skip
     errors: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -229,16 +233,26 @@ def test_marketing_manager_walks_the_whole_job(live: Live, mailbox: tuple[Mailbo
         ]  # fmt: skip
         assert errors == [], "\n".join(errors)
 
-        # A salesperson walking the campaign pages sees no tracking data.
-        sales = browser.new_context().new_page()
-        sales.goto(f"{live.base}/login")
-        sales.get_by_label("Email").fill("sp@acme.example.com")
-        sales.get_by_label("Password").fill("sales-pass-1")
-        sales.get_by_role("button", name="Log in").click()
-        for path in ("/campaigns", "/campaigns/new", f"/campaigns/{campaign_id}",
-                     f"/campaigns/{campaign_id}/engaged/opened",
-                     f"/campaigns/{campaign_id}/engaged.csv"):  # fmt: skip
-            answer = sales.request.get(f"{live.base}{path}")
-            assert answer.status == 403, path
-            assert "ada@example.com" not in answer.text()
+        # The sales roles, sales manager included, see no tracking data, and none of
+        # the manager's leads: not in the list, the search, the export or the list page.
+        ada_page = opened.get_by_role("link", name="Ada Lovelace").get_attribute("href")
+        for role in SALES_ROLES:
+            sales = browser.new_context().new_page()
+            sales.goto(f"{live.base}/login")
+            sales.get_by_label("Email").fill(f"{role}@acme.example.com")
+            sales.get_by_label("Password").fill("sales-pass-1")
+            sales.get_by_role("button", name="Log in").click()
+            for path in ("/campaigns", "/campaigns/new", f"/campaigns/{campaign_id}",
+                         f"/campaigns/{campaign_id}/engaged/opened",
+                         f"/campaigns/{campaign_id}/engaged.csv"):  # fmt: skip
+                answer = sales.request.get(f"{live.base}{path}")
+                assert answer.status == 403, (role, path)
+                assert "ada@example.com" not in answer.text()
+            for path in ("/leads", "/leads?q=ada", "/leads/export.csv", f"/lists/{list_id}"):
+                answer = sales.request.get(f"{live.base}{path}")
+                assert answer.status == 200, (role, path)
+                shown = [e for e in IMPORTED if e in answer.text()]
+                assert shown == [], (role, path, shown)
+            assert sales.request.get(f"{live.base}{ada_page}").status == 404, role
+            sales.context.close()
         browser.close()

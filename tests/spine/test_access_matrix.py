@@ -10,7 +10,7 @@ import httpx
 import pytest
 from spine_helpers import Accounts
 
-from mailbeacon.crm.access import Permission, Plan, Role, allowed
+from mailbeacon.crm.access import Permission, Plan, Role, allowed, sees_only_own_leads
 
 TRACKING_ROLES = {Role.ADMINISTRATOR, Role.COMPANY_MANAGER, Role.MARKETING_MANAGER}
 EXPECTED = {
@@ -27,6 +27,12 @@ EXPECTED = {
 @pytest.mark.parametrize("role", list(Role))
 def test_matrix_cell(role: Role, plan: Plan, permission: Permission) -> None:
     assert allowed(role, plan, permission) is (role in EXPECTED[permission])
+
+
+@pytest.mark.parametrize("role", list(Role))
+def test_only_the_tracking_roles_see_every_lead_of_the_company(role: Role) -> None:
+    # Issue 13: "Sales roles see only their own leads", the sales manager included.
+    assert sees_only_own_leads(role) is (role not in TRACKING_ROLES)
 
 
 @pytest.mark.parametrize("role,plan", [("owner", "trial"), ("administrator", "gold")])

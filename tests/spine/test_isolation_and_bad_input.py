@@ -68,18 +68,58 @@ async def test_another_companys_objects_answer_404(
     assert (await api.get(f"/api/v1/leads/{lead['id']}", headers=a.auth)).status_code == 200
 
 
-async def test_salesperson_sees_only_own_leads(api: httpx.AsyncClient, accounts: Accounts) -> None:
+SALES_ROLES = ("sales_manager", "salesperson", "jr_salesperson")
+
+
+@pytest.mark.parametrize(
+    "role",
+    ["administrator", "company_manager", "marketing_manager", *SALES_ROLES],
+)
+async def test_sales_roles_see_only_their_own_leads_everywhere(
+    role: str, api: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    """Each role, each way of reaching a lead: by id, search, address, list, export and
+    list count. The sales roles (sales manager included) see only the leads they own."""
     company = await accounts.company("ultimate")
-    manager = await accounts.user(company, "sales_manager")
-    seller = await accounts.user(company, "salesperson")
-    theirs = await api.post("/api/v1/leads", json={"email": "m@example.com"}, headers=manager.auth)
-    assert (
-        await api.get(f"/api/v1/leads/{theirs.json()['id']}", headers=seller.auth)
-    ).status_code == 404
-    mine = await api.post("/api/v1/leads", json={"email": "s@example.com"}, headers=seller.auth)
-    assert (
-        await api.get(f"/api/v1/leads/{mine.json()['id']}", headers=manager.auth)
-    ).status_code == 200
+    admin = await accounts.user(company, "administrator")
+    user = await accounts.user(company, role)
+    other = (
+        await api.post("/api/v1/leads", json={"email": "other@example.com"}, headers=admin.auth)
+    ).json()
+    mine = await api.post("/api/v1/leads", json={"email": "mine@example.com"}, headers=user.auth)
+    assert mine.status_code == 201, mine.text
+    lst = (await api.post("/api/v1/lists", json={"name": "Both"}, headers=admin.auth)).json()
+    added = await api.post(
+        f"/api/v1/lists/{lst['id']}/leads",
+        json={"lead_ids": [other["id"], mine.json()["id"]]},
+        headers=admin.auth,
+    )
+    assert added.status_code < 300, added.text
+    expected = (
+        ["mine@example.com"] if role in SALES_ROLES else ["mine@example.com", "other@example.com"]
+    )
+
+    async def emails(params: dict[str, str]) -> list[str]:
+        r = await api.get("/api/v1/leads", params=params, headers=user.auth)
+        assert r.status_code == 200, r.text
+        return sorted(lead["email"] for lead in r.json())
+
+    got = await api.get(f"/api/v1/leads/{other['id']}", headers=user.auth)
+    assert got.status_code == (404 if role in SALES_ROLES else 200)
+    assert await emails({}) == expected
+    assert await emails({"q": "example"}) == expected
+    assert await emails({"list_id": str(lst["id"])}) == expected
+    assert await emails({"email": "other@example.com"}) == [e for e in expected if "other" in e]
+    csv_answer = await api.get("/api/v1/leads", params={"format": "csv"}, headers=user.auth)
+    assert csv_answer.status_code == 200
+    assert ("other@example.com" in csv_answer.text) is (role not in SALES_ROLES)
+    counts = (await api.get("/api/v1/lists", headers=user.auth)).json()
+    assert [x["lead_count"] for x in counts] == [len(expected)]
+    # The lead they cannot see cannot be changed either.
+    patch = await api.patch(
+        f"/api/v1/leads/{other['id']}", json={"first_name": "X"}, headers=user.auth
+    )
+    assert patch.status_code == (404 if role in SALES_ROLES else 200), patch.text
 
 
 @pytest.mark.parametrize(

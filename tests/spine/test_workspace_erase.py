@@ -25,6 +25,7 @@ from mailbeacon.store.schema_analytics import (
     rollup_campaign_leads,
     rollup_counts,
     rollup_forward_readers,
+    rollup_message_events,
 )
 from mailbeacon.store.schema_automation import automation_jobs, automation_runs, webhook_deliveries
 
@@ -93,6 +94,12 @@ async def test_delete_erases_everything_and_old_mail_still_answers(
         await _add(
             conn, rollup_forward_readers, campaign_id=0, message_id=message["id"],
             reader="r1", company_id=company,
+        )  # fmt: skip
+        await _add(
+            conn, rollup_message_events, message_id=message["id"], type="click",
+            verdict="human", inferred=False, forwarded=False, client="", link_index=1,
+            campaign_id=0, lead_id=lead["id"], company_id=company, url=personal["url"], n=1,
+            first_at=at, last_at=at, reason="",
         )  # fmt: skip
         run = await _add(
             conn, automation_runs, rule_id=1, company_id=company, lead_id=lead["id"], key="once",

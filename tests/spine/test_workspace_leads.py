@@ -8,6 +8,7 @@ import io
 from typing import Any
 
 import httpx
+import pytest
 from spine_helpers import Account, Accounts
 from sqlalchemy import insert
 
@@ -114,6 +115,30 @@ async def test_import_sets_tracking_where_a_cell_says_so(
         assert "tracking" not in (lead["fields"] or {})  # a lead's own column, not custom
     assert got == {"quiet": False, "loud": False, "new": True, "off": False}
     assert quiet.json()["id"] and loud.json()["tracking"] is True
+
+
+@pytest.mark.parametrize("role", ["sales_manager", "salesperson"])
+async def test_a_sales_role_imports_over_their_own_leads_only(
+    role: str, api: httpx.AsyncClient, accounts: Accounts
+) -> None:
+    company = await accounts.company("ultimate")
+    admin = await accounts.user(company)
+    seller = await accounts.user(company, role)
+    for who, email in ((admin, "boss@example.com"), (seller, "mine@example.com")):
+        made = await api.post("/api/v1/leads", json={"email": email}, headers=who.auth)
+        assert made.status_code == 201, made.text
+    lst = (await api.post("/api/v1/lists", json={"name": "Mine"}, headers=seller.auth)).json()
+    text = "email,first_name\nMINE@example.com,Me\nboss@example.com,Not\nnew@example.com,New\n"
+    r = await upload(api, seller, text, lst["id"])
+    assert r.json() == {
+        "imported": 1,
+        "updated": 1,
+        "rejected": [{"line": 3, "reason": "boss@example.com is a lead of another user"}],
+    }
+    members = (await api.get(f"/api/v1/lists/{lst['id']}/leads", headers=admin.auth)).json()
+    assert sorted(m["email"] for m in members) == ["mine@example.com", "new@example.com"]
+    boss = (await api.get("/api/v1/leads?email=boss@example.com", headers=admin.auth)).json()
+    assert boss[0]["first_name"] is None  # untouched
 
 
 async def test_a_file_without_an_email_column_is_refused_whole(
@@ -374,3 +399,38 @@ async def test_lists_with_counts_rename_and_remove_a_member(
     assert (await api.get("/api/v1/lists", headers=other.auth)).json() == []
     r = await api.patch(f"/api/v1/lists/{one['id']}", json={"name": "Mine"}, headers=other.auth)
     assert r.status_code == 404
+
+
+async def test_an_import_in_many_chunks_counts_every_row_once(
+    api: httpx.AsyncClient, accounts: Accounts, db: Database
+) -> None:
+    """Small chunks (PostgreSQL writes two at once): the progress only grows and ends at
+    the total, and the counts, the list and the rejected lines come out as one chunk."""
+    from mailbeacon.crm.imports import import_leads
+    from mailbeacon.crm.users import get_principal
+
+    company = await accounts.company("ultimate")
+    seller = await accounts.user(company, "sales_manager")
+    admin = await accounts.user(company)
+    await api.post("/api/v1/leads", json={"email": "taken7@example.com"}, headers=admin.auth)
+    await upload(api, seller, "email\n" + "".join(f"p{i}@example.com\n" for i in range(0, 300, 3)))
+    lst = (await api.post("/api/v1/lists", json={"name": "Big"}, headers=seller.auth)).json()
+    text = "email,first_name\n" + "".join(f"p{i}@example.com,P{i}\n" for i in range(300))
+    text += "taken7@example.com,No\nbroken,No\n"
+    seen: list[tuple[int, int]] = []
+    async with db.connect() as conn:
+        who = await get_principal(conn, seller.user_id)
+    assert who is not None
+    result = await import_leads(
+        db, who, text.encode(), list_id=lst["id"], progress=lambda d, t: seen.append((d, t)),
+        chunk_size=23,
+    )  # fmt: skip
+    assert (result.imported, result.updated) == (200, 100)
+    assert result.rejected == [
+        {"line": 302, "reason": "taken7@example.com is a lead of another user"},
+        {"line": 303, "reason": result.rejected[1]["reason"]},
+    ]
+    assert seen[0] == (0, 301) and seen[-1] == (301, 301)
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen) and len(seen) == 15
+    members = await api.get(f"/api/v1/lists/{lst['id']}/leads?limit=500", headers=admin.auth)
+    assert len(members.json()) == 300

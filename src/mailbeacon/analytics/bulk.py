@@ -3,7 +3,8 @@
 `rollups.rebuild` replays events through the pipeline's incremental path (about 10k
 events/s); this builds the same tables with GROUP BY in the database:
 
-- `rollup_campaign_leads` and `rollup_forward_readers`: INSERT ... SELECT ... GROUP BY.
+- `rollup_campaign_leads`, `rollup_forward_readers` and `rollup_message_events`:
+  INSERT ... SELECT ... GROUP BY.
 - `rollup_counts`: three GROUP BY scans whose groups (a few thousand rows, whatever the
   number of events) are folded through `rules.counts` and `rules.uniques`, the very
   functions the incremental path calls, so the two agree by construction. The groups:
@@ -42,7 +43,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from mailbeacon.analytics.rollups import CURSOR
+from mailbeacon.analytics.rollups import CURSOR, KEY_COLUMNS, ROLLUP_TABLES
 from mailbeacon.analytics.rules import (
     HUMAN,
     MACHINE,
@@ -59,9 +60,12 @@ from mailbeacon.store import Database, now
 from mailbeacon.store.dialect import dialect_insert
 from mailbeacon.store.schema import campaigns, cursors, events, leads, messages
 from mailbeacon.store.schema_analytics import (
+    NO_CLIENT,
+    NO_LINK,
     rollup_campaign_leads,
     rollup_counts,
     rollup_forward_readers,
+    rollup_message_events,
 )
 
 e, m = events, messages
@@ -280,9 +284,32 @@ async def _uniques(conn: AsyncConnection, delta: Delta) -> None:
         delta[(campaign_id, "n", "forwarded_readers")] += n
 
 
+async def _message_events(conn: AsyncConnection, top: int) -> None:
+    """Each message's events in the groups `rollups.plan_message_events` makes."""
+    client = func.coalesce(e.c.client, NO_CLIENT)
+    link = func.coalesce(e.c.link_index, NO_LINK)
+    key = (e.c.message_id, e.c.type, e.c.verdict, e.c.inferred, e.c.forwarded, client, link)
+    q = _base(
+        top,
+        *key,
+        func.max(e.c.campaign_id),
+        func.max(e.c.lead_id),
+        func.max(e.c.company_id),
+        func.max(e.c.url),
+        func.count(),
+        func.min(e.c.at),
+        func.max(e.c.at),
+        func.min(e.c.reason),
+    ).group_by(*key)
+    names = [*KEY_COLUMNS, "campaign_id", "lead_id", "company_id", "url", "n"]
+    names += ["first_at", "last_at", "reason"]
+    await conn.execute(insert(rollup_message_events).from_select(names, q))
+
+
 async def build(conn: AsyncConnection, top: int) -> int:
     """Fill the (empty) rollups from events up to id `top`; returns the events counted."""
     await _lead_states(conn, top)
+    await _message_events(conn, top)
     await _forward_readers(conn, top)
     delta: Delta = defaultdict(int)
     company: dict[int, int] = {}
@@ -306,12 +333,12 @@ async def rebuild_bulk(db: Database) -> int:
     async with db.begin() as conn:
         await _take_cursor(conn)
         top = int((await conn.execute(select(func.max(e.c.id)))).scalar() or 0)
-        for table in (rollup_counts, rollup_campaign_leads, rollup_forward_readers):
+        for table in ROLLUP_TABLES:
             await conn.execute(delete(table))
         total = await build(conn, top)
         await conn.execute(update(cursors).where(cursors.c.name == CURSOR).values(position=top))
     if not db.is_sqlite:
         async with db.begin() as conn:
-            for table in (rollup_counts, rollup_campaign_leads, rollup_forward_readers):
+            for table in ROLLUP_TABLES:
                 await conn.exec_driver_sql(f"ANALYZE {table.name}")
     return total

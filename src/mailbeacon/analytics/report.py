@@ -17,8 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from mailbeacon.analytics.estimate import Counts, counts_from_groups, estimate_open_rate
 from mailbeacon.analytics.rules import MAX_HOURS
 from mailbeacon.crm.campaigns import get_campaign
-from mailbeacon.store.schema import events, messages
-from mailbeacon.store.schema_analytics import rollup_campaign_leads, rollup_counts
+from mailbeacon.store.schema import messages
+from mailbeacon.store.schema_analytics import (
+    rollup_campaign_leads,
+    rollup_counts,
+    rollup_message_events,
+)
 
 Counters = dict[str, dict[str, int]]
 
@@ -159,25 +163,26 @@ async def read_counters(conn: AsyncConnection, campaign_id: int) -> Counters:
 
 
 def privacy_prefetched(campaign_id: int) -> Any:
-    """EXISTS an Apple privacy prefetch of the lead's own copy (ix_events_message_at)."""
-    r, mine = rollup_campaign_leads, messages.alias("mine")
+    """EXISTS an Apple privacy prefetch of the lead's own copy: a probe of the primary
+    key of `rollup_message_events` (message, type, verdict), never the events."""
+    r, mine, g = rollup_campaign_leads, messages.alias("mine"), rollup_message_events
     return exists(
-        select(events.c.id)
-        .select_from(mine.join(events, events.c.message_id == mine.c.id))
+        select(g.c.message_id)
+        .select_from(mine.join(g, g.c.message_id == mine.c.id))
         .where(
             mine.c.campaign_id == campaign_id,
             mine.c.lead_id == r.c.lead_id,
             mine.c.forwarded_from_message_id.is_(None),
-            events.c.type == "open",
-            events.c.verdict == "prefetch",
-            events.c.forwarded.is_(False),
+            g.c.type == "open",
+            g.c.verdict == "prefetch",
+            g.c.forwarded.is_(False),
         )
     )
 
 
 async def estimate_counts(conn: AsyncConnection, campaign_id: int, sent: int) -> Counts:
     """Recipients by visible open, click and privacy prefetch: one pass over the per-lead
-    rollup, with an index probe into the events only for leads with no visible open.
+    rollup, with a probe of the event groups only for leads with no visible open.
 
     `clicked` is the rollups' own sign of an opener (a human click or an inferred open),
     so the counts add up to the report's `human_opens_unique` and `inferred_opens`: a

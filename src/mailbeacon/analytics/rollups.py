@@ -39,15 +39,25 @@ from mailbeacon.store import Database, now, stages
 from mailbeacon.store.dialect import dialect_insert
 from mailbeacon.store.schema import campaigns, cursors, events, leads, messages
 from mailbeacon.store.schema_analytics import (
+    NO_CLIENT,
+    NO_LINK,
     rollup_campaign_leads,
     rollup_counts,
     rollup_forward_readers,
+    rollup_message_events,
 )
 
 CURSOR = "rollups"
 BATCH = 2000
 IN_CHUNK = 5000
 LEASE_SECONDS = 15
+# Every table this stage keeps: emptied together by a rebuild.
+ROLLUP_TABLES = (
+    rollup_counts,
+    rollup_campaign_leads,
+    rollup_forward_readers,
+    rollup_message_events,
+)
 STATE_FIELDS = ("any_open", "human_open", "inferred_open", "human_click", "unsubscribed")
 EVENT_COLUMNS = (
     events.c.id,
@@ -130,6 +140,7 @@ class Changes:
     lead_states: list[dict] = field(default_factory=list)
     forward_readers: list[dict] = field(default_factory=list)
     counts: list[dict] = field(default_factory=list)
+    message_events: list[dict] = field(default_factory=list)
 
 
 async def apply_facts(conn: AsyncConnection, facts: Sequence[Fact]) -> None:
@@ -154,7 +165,44 @@ async def plan_changes(conn: AsyncConnection, facts: Sequence[Fact]) -> Changes:
         for (c, d, k), n in delta.items()
         if n
     ]
+    changes.message_events = plan_message_events(facts)
     return changes
+
+
+KEY_COLUMNS = ("message_id", "type", "verdict", "inferred", "forwarded", "client", "link_index")
+
+
+def message_event_key(f: Fact) -> tuple[Any, ...]:
+    """The group of `rollup_message_events` an event counts in (its key columns)."""
+    client = NO_CLIENT if f.client is None else f.client
+    link = NO_LINK if f.link_index is None else f.link_index
+    return (f.message_id, f.type, f.verdict, bool(f.inferred), bool(f.forwarded), client, link)
+
+
+def plan_message_events(facts: Sequence[Fact]) -> list[dict]:
+    """The batch's events folded into their groups; `write_changes` adds them in."""
+    groups: dict[tuple[Any, ...], dict] = {}
+    for f in facts:
+        key = message_event_key(f)
+        g = groups.get(key)
+        if g is None:
+            groups[key] = dict(zip(KEY_COLUMNS, key, strict=True)) | {
+                "campaign_id": f.campaign_id,
+                "lead_id": f.lead_id,
+                "company_id": f.company_id,
+                "url": f.url,
+                "n": 1,
+                "first_at": f.at,
+                "last_at": f.at,
+                "reason": f.reason or "",
+            }
+            continue
+        g["n"] += 1
+        g["first_at"], g["last_at"] = min(g["first_at"], f.at), max(g["last_at"], f.at)
+        g["reason"] = min(g["reason"], f.reason or "")
+        # One URL per link of a message; MAX as the bulk build takes it, should two differ.
+        g["url"] = max(g["url"] or f.url or "", f.url or "") or None
+    return list(groups.values())
 
 
 async def write_changes(conn: AsyncConnection, changes: Changes) -> None:
@@ -172,6 +220,25 @@ async def write_changes(conn: AsyncConnection, changes: Changes) -> None:
         await conn.execute(stmt, changes.lead_states)
     if changes.forward_readers:
         await conn.execute(rollup_forward_readers.insert(), changes.forward_readers)
+    if changes.message_events:
+        g = rollup_message_events
+        stmt = dialect_insert(conn, g)
+        least = func.min if conn.dialect.name == "sqlite" else func.least
+        most = func.max if conn.dialect.name == "sqlite" else func.greatest
+        stmt = stmt.on_conflict_do_update(
+            index_elements=list(KEY_COLUMNS),
+            set_={
+                "n": g.c.n + stmt.excluded.n,
+                "first_at": least(g.c.first_at, stmt.excluded.first_at),
+                "last_at": most(g.c.last_at, stmt.excluded.last_at),
+                "reason": least(g.c.reason, stmt.excluded.reason),
+                "url": most(
+                    func.coalesce(g.c.url, stmt.excluded.url),
+                    func.coalesce(stmt.excluded.url, g.c.url),
+                ),
+            },
+        )
+        await conn.execute(stmt, changes.message_events)
     if changes.counts:
         stmt = dialect_insert(conn, rollup_counts)
         stmt = stmt.on_conflict_do_update(
@@ -309,7 +376,7 @@ async def rebuild(db: Database, limit: int = BATCH) -> int:
     """Empty every rollup and replay all events from the start."""
     async with db.begin() as conn:
         await _lock_cursor(conn)
-        for table in (rollup_counts, rollup_campaign_leads, rollup_forward_readers):
+        for table in ROLLUP_TABLES:
             await conn.execute(delete(table))
         await conn.execute(update(cursors).where(cursors.c.name == CURSOR).values(position=0))
     return await catch_up(db, limit)

@@ -36,6 +36,7 @@ class Permission(StrEnum):
 
 _ALL_PLANS = frozenset(Plan)
 _TRACKING_ROLES = frozenset({Role.ADMINISTRATOR, Role.COMPANY_MANAGER, Role.MARKETING_MANAGER})
+_SALES_ROLES = frozenset({Role.SALES_MANAGER, Role.SALESPERSON, Role.JR_SALESPERSON})
 
 # permission -> (roles that hold it, plans that include it)
 MATRIX: dict[Permission, tuple[frozenset[Role], frozenset[Plan]]] = {
@@ -61,5 +62,9 @@ def allowed(role: Role | str, plan: Plan | str, permission: Permission) -> bool:
 
 
 def sees_only_own_leads(role: Role | str) -> bool:
-    """Sales roles work the leads assigned to them; managers see the whole company."""
-    return Role(role) in (Role.SALESPERSON, Role.JR_SALESPERSON)
+    """The sales roles (sales manager included) work only the leads they own.
+
+    Issue 13: "Sales roles see only their own leads". The tracking roles see the whole
+    company. Every lead query goes through `crm.leads.visible_leads`, which asks this.
+    """
+    return Role(role) in _SALES_ROLES

@@ -55,6 +55,7 @@ from mailbeacon.store.schema_analytics import (
     rollup_campaign_leads,
     rollup_counts,
     rollup_forward_readers,
+    rollup_message_events,
 )
 from mailbeacon.store.schema_automation import (
     automation_jobs,
@@ -185,6 +186,8 @@ async def forget_tracking(
             rollup_forward_readers.c.company_id == company,
             rollup_forward_readers.c.message_id.in_(mail),
         ),
+        # Their events' groups carry the clicked URLs and clients: gone with the events.
+        delete(rollup_message_events).where(rollup_message_events.c.message_id.in_(mail)),
         delete(rollup_counts).where(
             rollup_counts.c.company_id == company,
             rollup_counts.c.dim == "forwarder",

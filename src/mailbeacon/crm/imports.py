@@ -16,16 +16,18 @@ the rows that fit are imported, each one past it is rejected naming the limit. T
 sales roles, who see only their own leads, cannot update a lead another user owns
 through a file either.
 
-Speed: rows are checked in Python (addresses through a cached per-domain check, the
-full validator only for unusual ones), then written set-based, `CHUNK` rows per
-transaction: one INSERT ... ON CONFLICT DO UPDATE executemany, one read of the ids,
-one executemany into the list. Short transactions keep SQLite's one write lock free for
-the tracking edge between chunks (so an import is not all-or-nothing: a crash keeps the
-chunks committed; importing the same file again is safe).
+Speed: rows are checked in Python (addresses through a cached per-domain check, the full
+validator only for unusual ones), then written set-based, `CHUNK` rows per transaction.
+SQLite: one INSERT ... ON CONFLICT DO UPDATE executemany, one read of the ids, one
+executemany into the list. PostgreSQL: one statement a chunk (`_UPSERT_PG`). Short
+transactions keep SQLite's one write lock free for the tracking edge between chunks (so
+an import is not all-or-nothing: a crash keeps the chunks committed; importing the same
+file again is safe).
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
@@ -37,7 +39,7 @@ from functools import lru_cache
 from typing import Any
 
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.crm.access import sees_only_own_leads
@@ -51,6 +53,7 @@ from mailbeacon.store import Database, now
 from mailbeacon.store.schema import leads
 
 CHUNK = 2000
+PG_WRITERS = 2  # chunks written at once on PostgreSQL (see `import_leads`)
 KNOWN = ("email", "first_name", "last_name", "timezone", "tracking")
 # How a spreadsheet may say yes or no in the `tracking` column (any case).
 YES, NO = frozenset({"true", "yes", "1", "on"}), frozenset({"false", "no", "0", "off"})
@@ -247,7 +250,7 @@ def parse(text: str) -> tuple[list[Row], list[dict[str, Any]]]:
     try:
         layout = _columns(next(reader))
         for line, cells in enumerate(reader, start=2):
-            if not any(c.strip() for c in cells):
+            if not "".join(cells).strip():  # (a generator over the cells cost 25%)
                 continue  # a blank line is nothing, not an error
             try:
                 row = _row(line, layout, cells)
@@ -294,46 +297,29 @@ _MEMBERS = (
 async def _existing(
     conn: AsyncConnection, company_id: int, emails: list[str]
 ) -> dict[str, tuple[int, int | None]]:
-    """email -> (lead id, owner) of the chunk's addresses the company has already.
-    Driver SQL: compiling 2,000 bound parameters per chunk cost more than the query."""
+    """email -> (lead id, owner) of the chunk's addresses the company has already
+    (SQLite). Driver SQL: compiling 2,000 bound parameters per chunk cost more than the
+    query."""
     if conn.dialect.name == "postgresql":
-        # A join to the unnested addresses, not `email = ANY($2)`: on a table not yet
-        # analysed that was a sequential scan testing each row against 2,000 addresses.
-        sql = (
-            "SELECT l.email, l.id, l.owner_user_id FROM unnest($2::text[]) AS e(email)"
-            " JOIN leads l ON l.company_id = $1 AND l.email = e.email AND l.status <> $3"
+        found = await conn.execute(
+            select(leads.c.email, leads.c.id, leads.c.owner_user_id).where(
+                leads.c.company_id == company_id,
+                leads.c.email.in_(emails),
+                leads.c.status != ERASED,
+            )
         )
-        params: tuple[Any, ...] = (company_id, emails, ERASED)
-    else:
-        marks = ", ".join("?" * len(emails))
-        sql = (
-            "SELECT email, id, owner_user_id FROM leads"
-            f" WHERE company_id = ? AND email IN ({marks}) AND status <> ?"
-        )
-        params = (company_id, *emails, ERASED)
-    rows = await conn.exec_driver_sql(sql, params)
+        return {r[0]: (r[1], r[2]) for r in found}
+    marks = ", ".join("?" * len(emails))
+    rows = await conn.exec_driver_sql(
+        "SELECT email, id, owner_user_id FROM leads"
+        f" WHERE company_id = ? AND email IN ({marks}) AND status <> ?",
+        (company_id, *emails, ERASED),
+    )
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
-async def _write_chunk(
-    conn: AsyncConnection, who: Principal, chunk: list[Row], list_id: int | None
-) -> tuple[int, int, list[dict[str, Any]]]:
-    """Write one chunk; (imported, updated, rejected lines)."""
-    existing = await _existing(conn, who.company_id, [r.email for r in chunk])
-    rejected: list[dict[str, Any]] = []
-    if sees_only_own_leads(who.role):
-        theirs = {e for e, (_, owner) in existing.items() if owner != who.user_id}
-        rejected = [
-            {"line": r.line, "reason": f"{r.email} is a lead of another user"}
-            for r in chunk
-            if r.email in theirs
-        ]
-        chunk = [r for r in chunk if r.email not in theirs]
-    chunk, over = await _within_plan(conn, who.company_id, chunk, existing)
-    rejected.extend(over)
-    if not chunk:
-        return 0, 0, rejected
-    records = [
+def _records(chunk: list[Row]) -> list[tuple[Any, ...]]:
+    return [
         (
             r.email,
             r.first_name,
@@ -343,8 +329,36 @@ async def _write_chunk(
         )
         for r in chunk
     ]
-    write = _copy_chunk if conn.dialect.name == "postgresql" else _insert_chunk
-    await write(conn, who, records, list_id, now())
+
+
+def _refused(chunk: list[Row], theirs: set[str]) -> list[dict[str, Any]]:
+    return [
+        {"line": r.line, "reason": f"{r.email} is a lead of another user"}
+        for r in chunk
+        if r.email in theirs
+    ]
+
+
+async def _write_chunk(
+    conn: AsyncConnection, who: Principal, chunk: list[Row], list_id: int | None
+) -> tuple[int, int, list[dict[str, Any]]]:
+    """Write one chunk; (imported, updated, rejected lines)."""
+    chunk, rejected = await _within_plan(conn, who.company_id, chunk)
+    if not chunk:
+        return 0, 0, rejected
+    if conn.dialect.name == "postgresql":
+        imported, updated, refused = await _upsert_chunk_pg(conn, who, chunk, list_id, now())
+        lines = {r["line"] for r in refused}
+        await _set_tracking(conn, who.company_id, [r for r in chunk if r.line not in lines])
+        return imported, updated, rejected + refused
+    existing = await _existing(conn, who.company_id, [r.email for r in chunk])
+    if sees_only_own_leads(who.role):
+        theirs = {e for e, (_, owner) in existing.items() if owner != who.user_id}
+        rejected.extend(_refused(chunk, theirs))
+        chunk = [r for r in chunk if r.email not in theirs]
+    if not chunk:
+        return 0, 0, rejected
+    await _insert_chunk(conn, who, _records(chunk), list_id, now())
     await _set_tracking(conn, who.company_id, chunk)
     updated = sum(1 for r in chunk if r.email in existing)
     return len(chunk) - updated, updated, rejected
@@ -354,14 +368,15 @@ async def _within_plan(
     conn: AsyncConnection,
     company_id: int,
     chunk: list[Row],
-    existing: dict[str, tuple[int, int | None]],
 ) -> tuple[list[Row], list[dict[str, Any]]]:
     """The chunk's rows that fit the plan's lead limit, and the rejected rest: updates
     of existing leads always fit; new leads past the limit are rejected, each line with
-    the limit and the plan in its reason (the rows before it still import)."""
+    the limit and the plan in its reason (the rows before it still import). Only a plan
+    with a limit pays for reading which leads exist."""
     room, reason = await lead_room(conn, company_id)
     if room is None:
         return chunk, []
+    existing = await _existing(conn, company_id, [r.email for r in chunk])
     kept: list[Row] = []
     over: list[dict[str, Any]] = []
     for row in chunk:
@@ -401,45 +416,50 @@ async def _insert_chunk(
         )
 
 
-async def _copy_chunk(
+# PostgreSQL: the whole chunk in one statement and one round trip. The rows arrive as
+# arrays (asyncpg sends them binary); the upsert says which rows it inserted (`xmax` is
+# 0 only on a row version this statement created), so no read of the existing leads
+# comes first; the list memberships are added from what the upsert returned. A sales
+# role's upsert updates only their own leads ($5): a row it leaves out is another
+# user's lead. (Before: a read of the existing leads, CREATE TEMPORARY TABLE, COPY,
+# INSERT ... SELECT, the list: five round trips a chunk, 9.7 s for 100,000 rows.)
+_UPSERT_PG = (
+    "WITH rows AS (SELECT * FROM unnest($6::text[], $7::text[], $8::text[], $9::text[],"
+    " $10::text[]) AS r(email, first_name, last_name, timezone, fields)),"
+    " written AS (INSERT INTO leads (company_id, email, first_name, last_name, timezone,"
+    " fields, owner_user_id, score, status, created_at)"
+    " SELECT $1, email, first_name, last_name, timezone, fields::json, $2, 0,"
+    " 'subscribed', $3 FROM rows"
+    " ON CONFLICT (company_id, email) DO UPDATE SET"
+    " first_name = COALESCE(excluded.first_name, leads.first_name),"
+    " last_name = COALESCE(excluded.last_name, leads.last_name),"
+    " timezone = COALESCE(excluded.timezone, leads.timezone),"
+    f" fields = {_MERGE['postgresql']}"
+    " WHERE $5::int IS NULL OR leads.owner_user_id = $5"
+    " RETURNING id, email, xmax = 0 AS inserted),"
+    " members AS (INSERT INTO list_members (list_id, lead_id, company_id, added_at)"
+    " SELECT $4, id, $1, $3 FROM written WHERE $4::int IS NOT NULL ON CONFLICT DO NOTHING)"
+    " SELECT email, inserted FROM written"
+)
+
+
+async def _upsert_chunk_pg(
     conn: AsyncConnection,
     who: Principal,
-    records: list[tuple[Any, ...]],
+    chunk: list[Row],
     list_id: int | None,
     at: dt.datetime,
-) -> None:
-    """PostgreSQL: COPY into a temporary table, then one INSERT ... SELECT ... ON
-    CONFLICT (and one for the list): per-row statements cost ten times more."""
-    await conn.exec_driver_sql(
-        "CREATE TEMPORARY TABLE import_rows (email text, first_name text, last_name text,"
-        " timezone text, fields text) ON COMMIT DROP"
-    )
-    raw = await conn.get_raw_connection()
-    await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
-        "import_rows", records=records
-    )
-    params = (who.company_id, who.user_id, at)
+) -> tuple[int, int, list[dict[str, Any]]]:
+    columns = list(zip(*_records(chunk), strict=True)) if chunk else [()] * 5
+    only = who.user_id if sees_only_own_leads(who.role) else None
     written = await conn.exec_driver_sql(
-        "INSERT INTO leads (company_id, email, first_name, last_name, timezone, fields,"
-        " owner_user_id, score, status, created_at)"
-        " SELECT $1, email, first_name, last_name, timezone, fields::json, $2, 0,"
-        " 'subscribed', $3 FROM import_rows"
-        " ON CONFLICT (company_id, email) DO UPDATE SET"
-        " first_name = COALESCE(excluded.first_name, leads.first_name),"
-        " last_name = COALESCE(excluded.last_name, leads.last_name),"
-        " timezone = COALESCE(excluded.timezone, leads.timezone),"
-        f" fields = {_MERGE['postgresql']}"
-        " RETURNING id",
-        params,
+        _UPSERT_PG,
+        (who.company_id, who.user_id, at, list_id, only, *(list(c) for c in columns)),
     )
-    ids = [row[0] for row in written]
-    if list_id is not None:
-        # The ids the upsert returned (new and updated alike), not a join back to leads.
-        await conn.exec_driver_sql(
-            "INSERT INTO list_members (list_id, lead_id, company_id, added_at)"
-            " SELECT $1, unnest($2::int[]), $3, $4 ON CONFLICT DO NOTHING",
-            (list_id, ids, who.company_id, at),
-        )
+    inserted = dict(written.all())
+    theirs = {r.email for r in chunk if r.email not in inserted}
+    imported = sum(1 for new in inserted.values() if new)
+    return imported, len(inserted) - imported, _refused(chunk, theirs)
 
 
 async def _set_tracking(conn: AsyncConnection, company_id: int, chunk: list[Row]) -> None:
@@ -479,8 +499,16 @@ async def import_leads(
     done = 0
     if progress:
         progress(0, len(rows))
-    for chunk in _chunks(rows, chunk_size):
-        async with db.begin() as conn:
+    # PostgreSQL writes two chunks at once, on two connections: the database's work per
+    # row (the upsert, its indexes and six foreign-key checks) is most of an import
+    # there, and two server processes use both cores. Chunks never share an address
+    # (the file's duplicates are rejected first), so they never wait on each other.
+    # SQLite has one writer: one chunk at a time, the edge's writes in between.
+    writers = asyncio.Semaphore(1 if db.is_sqlite else PG_WRITERS)
+
+    async def write(chunk: list[Row]) -> None:
+        nonlocal done
+        async with writers, db.begin() as conn:
             imported, updated, refused = await _write_chunk(conn, who, chunk, list_id)
         result.imported += imported
         result.updated += updated
@@ -488,5 +516,14 @@ async def import_leads(
         done += len(chunk)
         if progress:
             progress(done, len(rows))
+
+    tasks = [asyncio.ensure_future(write(chunk)) for chunk in _chunks(rows, chunk_size)]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
     result.rejected.sort(key=lambda r: r["line"])
     return result

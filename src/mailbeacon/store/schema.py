@@ -203,6 +203,9 @@ messages = Table(
     Column("scheduled_at", DateTime, nullable=True),
     Column("sent_at", DateTime, nullable=True),
     Index("ix_messages_company_created", "company_id", "created_at"),
+    # A campaign's sent (or failed) messages in lead order: the who-engaged lists
+    # "Not opened" and "Bounced" page through it by keyset.
+    Index("ix_messages_campaign_status_lead", "campaign_id", "status", "lead_id"),
 )
 
 # The links of a sent message, by the index its tracked URL carries. A click can only

@@ -9,11 +9,15 @@ can be rebuilt from events at any time. Three shapes:
 - `rollup_campaign_leads`: what each lead did with a campaign's mail. Unique counts
   (leads with a human open, leads with a human click) move only when a flag here flips.
 - `rollup_forward_readers`: distinct readers detected as forwards, per message.
+- `rollup_message_events`: each message's events grouped the way the who-engaged list
+  folds them (type, verdict, inferred, forwarded, client, link), with their count, first
+  and last time and one reason: a page of 50 leads reads a few rows per lead instead of
+  every event they caused (issue 13: p95 < 100 ms at 10 million events).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, String, Table
+from sqlalchemy import BigInteger, Boolean, Column, DateTime, Integer, String, Table, Text
 
 from mailbeacon.store.schema import metadata
 
@@ -58,4 +62,30 @@ rollup_forward_readers = Table(
     Column("message_id", BigInteger, primary_key=True),
     Column("reader", String(128), primary_key=True),
     Column("company_id", Integer, nullable=False),
+)
+
+# The key's "none" values: a primary key column cannot be NULL on PostgreSQL.
+NO_CLIENT = ""
+NO_LINK = -1
+
+rollup_message_events = Table(
+    "rollup_message_events",
+    metadata,
+    Column("message_id", BigInteger, primary_key=True),
+    Column("type", String(12), primary_key=True),
+    Column("verdict", String(12), primary_key=True),
+    Column("inferred", Boolean, primary_key=True),
+    Column("forwarded", Boolean, primary_key=True),
+    Column("client", String(100), primary_key=True),  # NO_CLIENT: none known
+    # The link stands for its URL in the key (one URL per link of a message), so a long
+    # URL never makes a long key.
+    Column("link_index", Integer, primary_key=True),  # NO_LINK: not a click
+    Column("campaign_id", Integer, nullable=False),
+    Column("lead_id", Integer, nullable=False),
+    Column("company_id", Integer, nullable=False),
+    Column("url", Text, nullable=True),
+    Column("n", BigInteger, nullable=False),
+    Column("first_at", DateTime, nullable=False),
+    Column("last_at", DateTime, nullable=False),
+    Column("reason", Text, nullable=False),  # the smallest, as MIN(reason) over events
 )
