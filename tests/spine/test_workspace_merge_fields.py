@@ -42,6 +42,13 @@ async def test_campaigns_and_messages_use_custom_fields(
     error = r.json()["error"]
     assert (error["code"], error["field"]) == ("unknown_merge_field", "subject")
     assert error["message"].startswith("subject uses unknown merge field(s): company.")
+    # An unknown filter (the composer once hinted `{{first_name|there}}`) is the author's
+    # mistake, named with its field: a 422, never a 500.
+    bad = campaign | {"subject": "Hi {{first_name|there}}", "list_id": lst["id"]}
+    r = await api.post("/api/v1/campaigns", json=bad, headers=admin.auth)
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["field"] == "subject"
+    assert "No filter named 'there'" in r.json()["error"]["message"]
 
     csv = "email,first_name,Company\nann@example.com,Ann,Acme\nbob@example.com,,\n"
     r = await api.post(
