@@ -54,8 +54,8 @@ class EventWebhookTuning:
     concurrency: int = 256  # leads whose POSTs are in flight at once (across receivers)
     chain: int = 50  # a lead's deliveries sent one after another before recording them
     chain_seconds: float = 1.0  # nor for longer than this (outcomes wait for the chain)
-    max_connections: int = 200  # connections in all, shared out among the lanes
-    lanes: int = 32  # small pools a lead is hashed to (one big pool scans itself slowly)
+    max_connections: int = 200  # unused: at most `concurrency` connections are busy
+    lanes: int = 32  # sets of keep-alive connections a lead is hashed to
     timeout: float = 10.0  # one POST
     flush_every: float = 0.02  # seconds: finished POSTs are recorded together
     backoff_base: float = 10.0
