@@ -70,6 +70,7 @@ async def test_one_kept_connection_carries_many_posts_whatever_the_framing(serve
     codes = [(await lane.post(url, content=b"{%d}" % i, headers={})).status_code for i in range(6)]
     assert codes == [200, 201, 200, 200, 201, 200]
     assert server.connections == 1 and server.bodies[4] == b"{4}"
+    assert (await lane.post(url + "/ä", content=b"x", headers={})).status_code == 200
     lane.close()
 
 

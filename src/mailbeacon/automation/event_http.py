@@ -21,7 +21,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -29,6 +29,7 @@ from mailbeacon.automation.ssrf import _first_private
 
 _IDLE_FOR = 4.0  # seconds a kept connection may idle (servers close theirs at ~5 s)
 _MAX_HEAD = 64 * 1024  # the receiver's status line and headers
+_URL_SAFE = "/?#[]@!$&'()*+,;=:%-._~"  # reserved and already-escaped characters stay
 _MAX_BODY = 1024 * 1024  # read at most this of an answer's body, else close the connection
 
 
@@ -71,7 +72,9 @@ class Lane:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         origin = (parts.scheme, parts.hostname, port)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        lines = [f"POST {target} HTTP/1.1", f"Host: {parts.netloc.rpartition('@')[2]}",
+        target = quote(target, safe=_URL_SAFE)  # a non-ASCII path as httpx sends it
+        host = parts.netloc.rpartition("@")[2].encode("idna").decode("ascii")
+        lines = [f"POST {target} HTTP/1.1", f"Host: {host}",
                  f"Content-Length: {len(content)}"]  # fmt: skip
         lines += [f"{name}: {value}" for name, value in headers.items()]
         request = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + content
