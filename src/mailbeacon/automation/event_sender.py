@@ -3,8 +3,10 @@
 A delivery is sent only when it is the *head* of its queue: no older delivery of the same
 subscription about the same lead is still pending. So a lead's events arrive in the order
 they happened, each waiting until the one before was delivered or given up; different
-leads (and different receivers) go concurrently, up to `concurrency` POSTs over one
-pooled client.
+leads (and different receivers) go concurrently, up to `concurrency` leads at once.
+A head and the deliveries queued behind it go as a *chain*: one after the other on the
+lead's lane, each only once the one before was answered 2xx, so two queries start many
+POSTs and one statement records them.
 
 Finished attempts are recorded together every `flush_every` seconds (one transaction
 for many), and a delivery stays in flight, not re-read, until its outcome is committed.
