@@ -4,6 +4,8 @@ framings, a kept connection the server closed, timeouts, and the SSRF guard."""
 from __future__ import annotations
 
 import asyncio
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -126,3 +128,36 @@ async def test_non_public_addresses_are_refused_at_connect_unless_allowed(serve)
     assert server.connections == 0
     async with Lanes(4, timeout=5, allow_private=True) as lanes:
         assert (await lanes.of(7).post(url, content=b"x", headers={})).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 (openssl, as a receiver's admin makes one)."""
+    folder = tmp_path_factory.mktemp("tls")
+    key, cert = str(folder / "key.pem"), str(folder / "cert.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out",
+         cert, "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_https_verifies_the_receiver_certificate(certificate: tuple[str, str]) -> None:
+    cert, key = certificate
+    server = Server(lambda n: OK)
+    tls_server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls_server.load_cert_chain(cert, key)
+    s = await asyncio.start_server(server.handle, "127.0.0.1", 0, ssl=tls_server)
+    url = f"https://127.0.0.1:{s.sockets[0].getsockname()[1]}/hook"
+    try:
+        trusting = Lane(5, allow_private=True, tls=ssl.create_default_context(cafile=cert))
+        for _ in range(2):
+            assert (await trusting.post(url, content=b"x", headers={})).status_code == 200
+        assert server.connections == 1
+        trusting.close()
+        stranger = Lane(5, allow_private=True, tls=httpx.create_ssl_context())
+        with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
+            await stranger.post(url, content=b"x", headers={})
+    finally:
+        s.close()
