@@ -51,8 +51,11 @@ class EventWebhookTuning:
     batch: int = 2000  # events read per fan-out transaction
     idle_poll: float = 0.05  # seconds between looks for new events/deliveries when idle
     lease_ttl: float = 10.0
-    concurrency: int = 256  # POSTs in flight at once (across leads and receivers)
-    max_connections: int = 200  # the pooled client's connections
+    concurrency: int = 256  # leads whose POSTs are in flight at once (across receivers)
+    chain: int = 50  # a lead's deliveries sent one after another before recording them
+    chain_seconds: float = 1.0  # nor for longer than this (outcomes wait for the chain)
+    max_connections: int = 200  # unused: at most `concurrency` connections are busy
+    lanes: int = 32  # sets of keep-alive connections a lead is hashed to
     timeout: float = 10.0  # one POST
     flush_every: float = 0.02  # seconds: finished POSTs are recorded together
     backoff_base: float = 10.0

@@ -3,8 +3,10 @@
 A delivery is sent only when it is the *head* of its queue: no older delivery of the same
 subscription about the same lead is still pending. So a lead's events arrive in the order
 they happened, each waiting until the one before was delivered or given up; different
-leads (and different receivers) go concurrently, up to `concurrency` POSTs over one
-pooled client.
+leads (and different receivers) go concurrently, up to `concurrency` leads at once.
+A head and the deliveries queued behind it go as a *chain*: one after the other on the
+lead's lane, each only once the one before was answered 2xx, so two queries start many
+POSTs and one statement records them.
 
 Finished attempts are recorded together every `flush_every` seconds (one transaction
 for many), and a delivery stays in flight, not re-read, until its outcome is committed.
@@ -31,6 +33,7 @@ from sqlalchemy import and_, bindparam, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.automation.event_backoff import Backoff, EventWebhookTuning
+from mailbeacon.automation.event_lanes import Lanes
 from mailbeacon.automation.webhooks import sign
 from mailbeacon.store import Database, now
 from mailbeacon.store.schema_webhooks import event_webhook_deliveries as outbox
@@ -96,7 +99,7 @@ class Attempt:
     refused: bool  # the URL leads inside our network: no retry
 
 
-async def attempt(http: httpx.AsyncClient, row: dict[str, Any]) -> Attempt:
+async def attempt(lanes: Lanes, row: dict[str, Any]) -> Attempt:
     timestamp = int(time.time())
     body = body_of(row, timestamp)
     headers = {
@@ -108,6 +111,7 @@ async def attempt(http: httpx.AsyncClient, row: dict[str, Any]) -> Attempt:
         "X-Mailbeacon-Event": row["event_type"],
     }
     try:
+        http = lanes.of(int(row["lead_id"]))
         response = await http.post(row["url"], content=body, headers=headers)
     except httpx.TimeoutException:
         return Attempt(row["id"], None, "timed out", False)
@@ -151,7 +155,8 @@ def outcome(
 
 _RECORD = (
     update(outbox)
-    .where(outbox.c.id == bindparam("b_id"))
+    # still pending: a delivery cancelled (its webhook deleted) meanwhile stays cancelled
+    .where(outbox.c.id == bindparam("b_id"), outbox.c.status == "pending")
     .values(
         status=bindparam("status"),
         attempts=bindparam("attempts"),
@@ -163,32 +168,88 @@ _RECORD = (
 )
 
 
+async def followers(
+    conn: AsyncConnection, heads: list[dict[str, Any]], per_head: int
+) -> dict[tuple[int, int], list[dict[str, Any]]]:
+    """For each head, up to `per_head - 1` pending deliveries queued after it for the same
+    (subscription, lead), oldest first: they may follow it on the same connection."""
+    chains: dict[tuple[int, int], list[dict[str, Any]]] = {
+        (r["webhook_id"], r["lead_id"]): [] for r in heads
+    }
+    if per_head <= 1 or not heads:
+        return chains
+    query = (
+        select(*_HEAD_COLUMNS)
+        .join(event_webhooks, event_webhooks.c.id == outbox.c.webhook_id)
+        .where(
+            outbox.c.status == "pending",
+            outbox.c.lead_id.in_({r["lead_id"] for r in heads}),
+            outbox.c.webhook_id.in_({r["webhook_id"] for r in heads}),
+            outbox.c.id > min(r["id"] for r in heads),
+        )
+        .order_by(outbox.c.id)
+        .limit(len(heads) * (per_head - 1))
+    )
+    head_ids = {r["id"] for r in heads}
+    for row in (await conn.execute(query)).mappings():
+        chain = chains.get((row["webhook_id"], row["lead_id"]))
+        if chain is not None and row["id"] not in head_ids and len(chain) < per_head - 1:
+            chain.append(dict(row))
+    return chains
+
+
+@dataclass(slots=True)
+class Chain:
+    """A queue head and the deliveries after it, sent one after the other while each is
+    answered 2xx; `results` holds the attempts made so far (a prefix of `rows`)."""
+
+    rows: list[dict[str, Any]]
+    results: list[Attempt]
+
+
+async def send_chain(lanes: Lanes, chain: Chain, budget: float) -> None:
+    """POST the chain's deliveries in order, each only once the one before was
+    delivered; stop at the first failure, or when `budget` seconds are used (what is
+    left waits for the next round, after these outcomes are recorded)."""
+    deadline = time.monotonic() + budget
+    for row in chain.rows:
+        result = await attempt(lanes, row)
+        chain.results.append(result)
+        if result.error is not None or time.monotonic() > deadline:
+            return
+
+
 class Sender:
     """Deliveries in flight and the loop that keeps them going (one process at a time)."""
 
-    def __init__(self, db: Database, http: httpx.AsyncClient, tuning: EventWebhookTuning) -> None:
+    def __init__(self, db: Database, http: Lanes, tuning: EventWebhookTuning) -> None:
         self.db, self.http, self.tuning = db, http, tuning
         self.backoff = tuning.backoff
-        self.flight: dict[asyncio.Task[Attempt], dict[str, Any]] = {}
-        self.done: dict[asyncio.Task[Attempt], Attempt] = {}
+        self.flight: dict[asyncio.Task[None], Chain] = {}
+        self.done: set[asyncio.Task[None]] = set()
 
     @property
     def busy(self) -> set[int]:
-        return {row["id"] for row in self.flight.values()}
+        """The queue heads in flight (the rows after them are not heads meanwhile)."""
+        return {chain.rows[0]["id"] for chain in self.flight.values()}
 
     async def start_due(self) -> int:
-        """Start POSTs for due queue heads, as many as there is room for."""
+        """Start chains of POSTs for due queue heads, as many as there is room for: one
+        query for the heads, one for the deliveries that may follow them."""
         room = self.tuning.concurrency - len(self.flight)
         if room <= 0:
             return 0
         async with self.db.connect() as conn:
-            rows = await due_heads(conn, room, self.busy, now())
-        for row in rows:
-            self.flight[asyncio.create_task(attempt(self.http, row))] = row
-        return len(rows)
+            heads = await due_heads(conn, room, self.busy, now())
+            after = await followers(conn, heads, self.tuning.chain)
+        for head in heads:
+            chain = Chain([head, *after[(head["webhook_id"], head["lead_id"])]], [])
+            task = asyncio.create_task(send_chain(self.http, chain, self.tuning.chain_seconds))
+            self.flight[task] = chain
+        return len(heads)
 
     async def collect(self, timeout: float) -> None:
-        """Wait up to `timeout` for POSTs to finish, then record what finished."""
+        """Wait up to `timeout` for chains to finish, then record what finished."""
         if self.flight:
             finished, _ = await asyncio.wait(
                 self.flight, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
@@ -196,27 +257,33 @@ class Sender:
             if finished and len(finished) < len(self.flight):
                 await asyncio.sleep(self.tuning.flush_every)  # let more finish: one commit
                 finished = {t for t in self.flight if t.done()}
-            for task in finished:
-                self.done[task] = task.result()
+            self.done.update(finished)
         await self.flush()
 
     async def flush(self) -> None:
-        """Commit finished attempts; only then do they leave the flight (and a lead's next
-        delivery become its queue head)."""
+        """Commit finished attempts in one statement; only then do their chains leave the
+        flight (and a lead's next delivery become its queue head)."""
         if not self.done:
             return
         at = now()
-        values = [outcome(self.flight[t], r, self.backoff, at) for t, r in self.done.items()]
-        async with self.db.begin() as conn:
-            await conn.execute(_RECORD, values)
+        values = [
+            outcome(row, result, self.backoff, at)
+            for task in self.done
+            for row, result in zip(self.flight[task].rows, self.flight[task].results, strict=False)
+        ]
+        if values:
+            async with self.db.begin() as conn:
+                await conn.execute(_RECORD, values)
         for task in self.done:
             del self.flight[task]
-        self.done = {}
+        self.done = set()
 
     async def drain(self, timeout: float) -> None:
         """On stop: let the POSTs in flight finish (up to `timeout`) and record them."""
         deadline = time.monotonic() + timeout
         while self.flight and time.monotonic() < deadline:
             await self.collect(deadline - time.monotonic())
-        for task in self.flight:
+        for task in self.flight:  # what they did so far is recorded; the rest is sent later
             task.cancel()
+        self.done.update(self.flight)
+        await self.flush()

@@ -15,13 +15,11 @@ import asyncio
 import contextlib
 import logging
 
-import httpx
-
 from mailbeacon.automation.consumer import LostCursor
 from mailbeacon.automation.event_backoff import EventWebhookTuning
 from mailbeacon.automation.event_fanout import fan_out_batch
+from mailbeacon.automation.event_lanes import Lanes
 from mailbeacon.automation.event_sender import Sender
-from mailbeacon.automation.ssrf import public_only_transport
 from mailbeacon.automation.stage import Lease, _nap
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database
@@ -77,20 +75,11 @@ async def send_loop(sender: Sender, holder: str, stop: asyncio.Event, wake: asyn
             await lease.release()
 
 
-def client(settings: Settings, tuning: EventWebhookTuning) -> httpx.AsyncClient:
-    """One pooled client for every receiver; never follows redirects, and, unless the
-    installation allows private receivers, connects only to public addresses."""
-    limits = httpx.Limits(
-        max_connections=tuning.max_connections, max_keepalive_connections=tuning.max_connections
-    )
-    transport = (
-        httpx.AsyncHTTPTransport(limits=limits)
-        if settings.webhook_allow_private
-        else public_only_transport(limits)
-    )
-    return httpx.AsyncClient(
-        timeout=tuning.timeout, follow_redirects=False, trust_env=False, transport=transport
-    )
+def client(settings: Settings, tuning: EventWebhookTuning) -> Lanes:
+    """The sender's lanes of keep-alive connections to every receiver; they never follow
+    redirects, and, unless the installation allows private receivers, connect only to
+    public addresses."""
+    return Lanes(tuning.lanes, tuning.timeout, settings.webhook_allow_private)
 
 
 async def run_forever(db: Database, settings: Settings, stop: asyncio.Event) -> None:
