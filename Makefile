@@ -17,9 +17,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/mailbeacon demo
 
+# Three test processes on any machine: most of the suite waits on real servers, SMTP and
+# Chromium rather than computing, so three share two cores well (24 min serial -> ~15).
+# Each process gets its own PostgreSQL database (tests/conftest.py).
+TEST_PROCESSES ?= 3
+
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_PROCESSES)
 
 geo: $(STAMP)
 	[ -e var/geo ] && ls var/geo/*.mmdb >/dev/null 2>&1 || $(BIN)/mailbeacon geo fetch
