@@ -176,7 +176,7 @@ def test_marketing_manager_walks_the_whole_job(live: Live, mailbox: tuple[Mailbo
         assert (progress["status"], progress["sent"], progress["failed"]) == ("draft", 0, 0)
 
         # Send now: the confirmation names the count, then the progress bar finishes.
-        page.get_by_role("button", name="Send…").click()
+        page.get_by_role("button", name="Send now", exact=True).click()
         expect(page.get_by_role("heading", name="Send to 3 leads?")).to_be_visible()
         violations["confirm"] = axe.check_axe(page)
         page.get_by_role("button", name="Send to 3 leads").click()

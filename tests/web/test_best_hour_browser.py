@@ -92,7 +92,7 @@ async def test_schedule_a_campaign_at_each_leads_best_hour(site: Any, server: st
             page.locator("fieldset.send-at").screenshot(path="/tmp/besthour-composer.png")
             campaign_id = int(page.url.split("/campaigns/")[1].split("/")[0])
 
-            page.get_by_role("button", name="Send…").click()
+            page.get_by_role("button", name="Send now", exact=True).click()
             expect(page.locator("#send-when")).to_have_text(
                 "When: at each lead's best hour within 12 hours."
             )
