@@ -36,6 +36,7 @@ class Anonymizing:
 
     async def keep_fresh(self, load: Loader, every: float, stop: asyncio.Event) -> None:
         """Re-read the set every `every` seconds until `stop` is set."""
+        failing = False
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=every)
@@ -44,4 +45,10 @@ class Anonymizing:
             try:
                 await self.refresh(load)
             except Exception:  # a database hiccup: keep the last set, try again later
-                log.warning("could not refresh the anonymising companies; keeping the last set")
+                if not failing:  # once per outage, not every few seconds
+                    log.warning("could not refresh the anonymising companies; keeping the last set")
+                failing = True
+            else:
+                if failing:
+                    log.info("anonymising companies refreshed again")
+                failing = False
