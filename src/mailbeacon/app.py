@@ -59,7 +59,7 @@ PIPELINE_NICE = 10  # the pipeline process runs at this CPU priority below the w
 def stages() -> list[tuple[str, Stage]]:
     """The pipeline stages, in flow order: hits -> events -> rollups and automation."""
     return [
-        ("enrich", enrich_stage),
+        ("enrich", _enrich),
         ("rollups", rollups_stage),
         ("automation", automation_stage),
         ("event-webhooks", event_webhooks_stage),
@@ -68,6 +68,17 @@ def stages() -> list[tuple[str, Stage]]:
         ("lead-imports", lead_imports_stage),
         ("erase-sweep", erase_sweep_stage),
     ]
+
+
+async def _enrich(db: Database, settings: Settings, stop: asyncio.Event) -> None:
+    """Enrich from the database cursor, or, in the multi-machine mode, from this
+    worker's share of the hits stream's partitions (`pipeline.cluster`)."""
+    if settings.clustered:
+        from mailbeacon.pipeline.cluster import run_forever as partitioned_enrich
+
+        await partitioned_enrich(db, settings, stop)
+    else:
+        await enrich_stage(db, settings, stop)
 
 
 class Dispatch:
@@ -179,8 +190,11 @@ def run_pipeline(settings: Settings, parent: int | None = None) -> None:
         # wait for a parent that is long gone.
         server = parent or os.getppid()
         svc = Services.build(settings)
+        chosen = settings.pipeline_stages
         tasks = [
-            asyncio.create_task(_supervise(name, stage, svc, stop)) for name, stage in stages()
+            asyncio.create_task(_supervise(name, stage, svc, stop))
+            for name, stage in stages()
+            if not chosen or name in chosen
         ]
         # An orphan (the server was killed with -9) stops by itself.
         while not stop.is_set() and os.getppid() == server:

@@ -158,7 +158,7 @@ def events_for(hit: Any, state: MessageState, locator: Locator, ip: str | None) 
     return out
 
 
-async def _judge_batch(
+async def judge_batch(
     conn: AsyncConnection, ready: list[Any], locator: Locator, anonymize_all: bool
 ) -> tuple[list[dict], set[int]]:
     """The events of the ready hits, and the ids of hits whose lead was erased: their
@@ -205,7 +205,7 @@ async def process_batch(
         ready = _ready(rows, cursor, at_now)
         if not ready:
             return 0
-        new_events, erased = await _judge_batch(conn, ready, locator, settings.anonymize_ip)
+        new_events, erased = await judge_batch(conn, ready, locator, settings.anonymize_ip)
     by_hit: dict[int, list[dict]] = {}
     for row in new_events:
         by_hit.setdefault(row["hit_id"], []).append(row)

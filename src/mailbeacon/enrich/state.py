@@ -17,6 +17,7 @@ from mailbeacon.enrich.forwards import Reader, Readers
 from mailbeacon.enrich.networks import reader_network
 from mailbeacon.enrich.repeats import FOLD_SECONDS, RepeatOpens
 from mailbeacon.enrich.verdict import BURST_SECONDS, COUNTS_AS_HUMAN
+from mailbeacon.store.dialect import one_of
 from mailbeacon.store.schema import events, hits, leads, message_links, messages
 
 
@@ -79,17 +80,19 @@ async def load_states(
             messages.c.created_at,
             messages.c.campaign_id,
             messages.c.forwarded_from_message_id,
-        ).where(messages.c.id.in_(ids))
+        ).where(one_of(conn, messages.c.id, ids))
     ):
         states[row.id].sent_at = row.sent_at
         states[row.id].campaign_id = row.campaign_id
         states[row.id].friend_copy = row.forwarded_from_message_id is not None
-    for row in await conn.execute(select(message_links).where(message_links.c.message_id.in_(ids))):
+    for row in await conn.execute(
+        select(message_links).where(one_of(conn, message_links.c.message_id, ids))
+    ):
         states[row.message_id].links[row.link_index] = (row.kind, row.url)
     window = dt.timedelta(seconds=BURST_SECONDS)
     for row in await conn.execute(
         select(hits.c.message_id, hits.c.at, hits.c.ip, hits.c.link_index)
-        .where(hits.c.message_id.in_(ids), hits.c.kind == "click")
+        .where(one_of(conn, hits.c.message_id, ids), hits.c.kind == "click")
         .where(hits.c.at >= first - window, hits.c.at <= last + window)
     ):
         states[row.message_id].clicks.append(Click(row.at, row.ip, row.link_index))
@@ -110,7 +113,7 @@ async def load_states(
             events.c.os,
             events.c.at,
         )
-        .where(events.c.message_id.in_(ids), events.c.type.in_(("open", "click")))
+        .where(one_of(conn, events.c.message_id, ids), events.c.type.in_(("open", "click")))
         .where(events.c.verdict == "human")
         .order_by(events.c.id)
     ):
@@ -118,14 +121,14 @@ async def load_states(
     fold_from = first - dt.timedelta(seconds=FOLD_SECONDS)
     for row in await conn.execute(
         select(events.c.message_id, events.c.ip, events.c.client, func.max(events.c.at))
-        .where(events.c.message_id.in_(ids), events.c.type == "open")
+        .where(one_of(conn, events.c.message_id, ids), events.c.type == "open")
         .where(events.c.inferred.is_(False), events.c.at >= fold_from)
         .group_by(events.c.message_id, events.c.ip, events.c.client)
     ):
         states[row[0]].repeats.kept((row[1], row[2]), _datetime(row[3]))
     for row in await conn.execute(
         select(events.c.message_id)
-        .where(events.c.message_id.in_(ids), events.c.type == "open")
+        .where(one_of(conn, events.c.message_id, ids), events.c.type == "open")
         .where(or_(events.c.verdict.in_(COUNTS_AS_HUMAN), events.c.inferred.is_(True)))
         .distinct()
     ):
@@ -164,12 +167,15 @@ async def live_mail(
     record nothing, even once a new lead has taken the freed id (crm.erase)."""
     pairs = set(pairs)
     lead_ids = sorted({lead for _, lead in pairs})
-    live = {r.id for r in await conn.execute(select(leads.c.id).where(leads.c.id.in_(lead_ids)))}
+    live = {
+        r.id
+        for r in await conn.execute(select(leads.c.id).where(one_of(conn, leads.c.id, lead_ids)))
+    }
     owner = {
         r.id: r.lead_id
         for r in await conn.execute(
             select(messages.c.id, messages.c.lead_id).where(
-                messages.c.id.in_(sorted({m for m, _ in pairs}))
+                one_of(conn, messages.c.id, sorted({m for m, _ in pairs}))
             )
         )
     }

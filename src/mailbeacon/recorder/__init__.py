@@ -23,6 +23,10 @@ from mailbeacon.store.privacy import anonymize
 def open_recorder(settings: Settings) -> HitsWriter:
     """The recorder for `settings.database_url`; call `await start()` inside the loop."""
     linger = settings.commit_interval_ms / 1000
+    if settings.clustered:  # the multi-machine mode: JetStream, not the database
+        from mailbeacon.recorder.jetstream import JetStreamRecorder
+
+        return JetStreamRecorder(settings)
     if settings.is_sqlite and settings.hits_writer:
         from mailbeacon.recorder.writer import WriterClient
 

