@@ -236,7 +236,14 @@ def create_app(settings: Settings, *, run_stages: bool = True) -> ASGIApp:
         stop = asyncio.Event()
         await recorder.start()
         # Known before the first hit is answered, then kept fresh (edge.privacy).
-        await anonymizing.refresh(load_anonymizing)
+        try:
+            await anonymizing.refresh(load_anonymizing)
+        except Exception as exc:
+            if not settings.clustered:
+                raise
+            # An edge of the multi-machine mode serves hits without PostgreSQL; the
+            # workers anonymise what they store for those companies all the same.
+            log.warning("edge started without the database (%s); anonymising later", exc)
         every = settings.privacy_refresh_seconds
         tasks = [asyncio.create_task(anonymizing.keep_fresh(load_anonymizing, every, stop))]
         if run_stages:

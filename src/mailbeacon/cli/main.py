@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from sqlalchemy.exc import DBAPIError
 
 from mailbeacon.analytics.cli import report_app
 from mailbeacon.app import run_pipeline
@@ -65,7 +66,13 @@ def serve(
 ) -> None:
     """Migrate if needed, then serve the tracking edge, the API and the dashboard."""
     settings = signing_settings(database)
-    upgrade_sync(settings.database_url)
+    try:
+        upgrade_sync(settings.database_url)
+    except (OSError, DBAPIError) as exc:
+        if not settings.clustered:
+            raise
+        # An edge of the multi-machine mode answers hits through NATS alone.
+        typer.echo(f"warning: database unreachable, not migrated ({exc})", err=True)
     serve_all(settings, host, port, workers, pipeline=pipeline)
 
 

@@ -45,6 +45,7 @@ from mailbeacon.settings import Settings
 from mailbeacon.store import stages as lease
 from mailbeacon.store.db import Database, now
 from mailbeacon.store.dialect import dialect_insert
+from mailbeacon.store.privacy import anonymize, anonymizing_companies
 from mailbeacon.store.schema import cursors, events, hits
 
 log = logging.getLogger(__name__)
@@ -321,7 +322,14 @@ async def commit_batch(
     async with db.connect() as conn:
         stored = [item.hit for item in items]
         new_events, erased = await judge_batch(conn, stored, locator, settings.anonymize_ip)
-    rows = [_hit_row(item.row) for item in items if item.hit.id not in erased]
+        # The edge anonymises at capture for these companies; an edge that started
+        # while the database was away could not know them yet.
+        masked = await anonymizing_companies(conn)
+    rows = [
+        _hit_row(item.row, item.hit.company_id in masked)
+        for item in items
+        if item.hit.id not in erased
+    ]
     async with db.begin() as conn:
         for p, batch in ready.items():  # first: a worker that lost a partition stops here
             name = checkpoint_name(p)
@@ -361,5 +369,8 @@ _HIT_NAMES = (
 )
 
 
-def _hit_row(row: tuple[Any, ...]) -> dict[str, Any]:
-    return dict(zip(_HIT_NAMES, row, strict=True))
+def _hit_row(row: tuple[Any, ...], masked: bool) -> dict[str, Any]:
+    stored = dict(zip(_HIT_NAMES, row, strict=True))
+    if masked:
+        stored["ip"] = anonymize(stored["ip"])
+    return stored
