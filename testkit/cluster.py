@@ -22,6 +22,8 @@ import asyncio
 import contextlib
 import os
 import random
+import re
+import shlex
 import shutil
 import signal
 import socket
@@ -312,8 +314,22 @@ def environment(url: str, nats: str, partitions: int, **extra: str) -> dict[str,
     return env
 
 
-def mailbeacon(*args: str) -> list[str]:
-    return [sys.executable, "-m", "mailbeacon.cli.main", *args]
+PROCFILE = Path(__file__).resolve().parents[1] / "deploy" / "Procfile"
+
+
+def procfile_command(role: str, env: dict[str, str]) -> list[str]:
+    """The command deploy/Procfile gives `role`, its ${VAR:-default}s filled from `env`,
+    with `mailbeacon` run by this Python (the one the tests installed it in)."""
+    for line in PROCFILE.read_text().splitlines():
+        if line.startswith(f"{role}:"):
+            command = re.sub(
+                r"\$\{(\w+):-([^}]*)\}", lambda m: env.get(m[1], m[2]), line.split(":", 1)[1]
+            )
+            args = shlex.split(command)
+            if args[0] == "mailbeacon":
+                args = [sys.executable, "-m", "mailbeacon.cli.main", *args[1:]]
+            return args
+    raise LookupError(f"deploy/Procfile has no {role!r} line")
 
 
 class Installation:
@@ -325,22 +341,23 @@ class Installation:
         self.workers: list[subprocess.Popen[bytes] | None] = []
         self.kills = 0
 
-    def _spawn(self, name: str, args: list[str]) -> subprocess.Popen[bytes]:
+    def _spawn(self, name: str, role: str, **extra: str) -> subprocess.Popen[bytes]:
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115
-        return subprocess.Popen(args, env=self.env, stdout=log, stderr=log, start_new_session=True)
+        env = self.env | extra
+        return subprocess.Popen(
+            procfile_command(role, env), env=env, stdout=log, stderr=log, start_new_session=True
+        )
 
     def start_edge(self) -> int:
+        """An edge as deploy/Procfile runs it, with one HTTP worker, on a free port."""
         port = free_port()
-        args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--no-pipeline"]
-        proc = self._spawn(f"edge-{len(self.edges)}", mailbeacon(*args))
+        proc = self._spawn(f"edge-{len(self.edges)}", "edge", PORT=str(port), WEB_CONCURRENCY="1")
         self.edges.append((port, proc))
         wait_port(port, 60)
         return port
 
     def start_worker(self, slot: int | None = None) -> int:
-        proc = self._spawn(
-            f"worker-{slot if slot is not None else len(self.workers)}", mailbeacon("pipeline")
-        )
+        proc = self._spawn(f"worker-{slot if slot is not None else len(self.workers)}", "worker")
         if slot is None:
             self.workers.append(proc)
             return len(self.workers) - 1
