@@ -10,7 +10,9 @@ Both servers get the same load on loopback (wrk: 2 threads, 64 connections, a va
 pixel token) one after the other. mailbeacon runs twice per round: `http-only`
 (`mailbeacon serve --no-pipeline`: the HTTP workers alone) and `with-pipeline` (plain
 `mailbeacon serve`: the pipeline process enriches the hits on the same 2 cores).
-`--modes no-hit` adds
+`--modes jetstream`
+runs the multi-machine mode's edge (a NATS server of its own; PostgreSQL only for the
+token's seed). `--modes no-hit` adds
 a run with a forged token: the same server and HTTP path answering the image with
 nothing to record, i.e. what this stack can do on this machine before any hit is
 written. Printed: req/s of each and their ratio, p50/p99
@@ -130,8 +132,12 @@ def wait_ready(port: int, timeout: float = 60) -> None:
 
 
 @contextlib.contextmanager
-def mailbeacon_serve(database: str, workers: int, port: int, pipeline: bool) -> Iterator[None]:
+def mailbeacon_serve(
+    database: str, workers: int, port: int, pipeline: bool, nats: str | None = None
+) -> Iterator[None]:
     env = {**os.environ, "MAILBEACON_DATABASE_URL": database, "MAILBEACON_SECRET_KEYS": KEYS}
+    if nats:
+        env["MAILBEACON_NATS_URL"] = nats
     mailbeacon = str(Path(sys.executable).parent / "mailbeacon")
     cmd = [mailbeacon, "serve", "--port", str(port), "--workers", str(workers)]
     cmd += [] if pipeline else ["--no-pipeline"]
@@ -195,9 +201,40 @@ def measure(database: str, workers: int, duration: int, mode: str) -> tuple[Resu
     if mode == "no-hit":  # a forged token: answered with the image, nothing recorded
         token = forged(token)
     port = free_port()
+    if mode == "jetstream":  # the multi-machine mode's edge: answered once NATS has it
+        return measure_jetstream(database, workers, duration, port, token)
     with mailbeacon_serve(database, workers, port, pipeline=mode == "with-pipeline"):
         ours = wrk(f"http://127.0.0.1:{port}/o/{token}.gif", duration)
     return ours, asyncio.run(count_hits(database, message_id))
+
+
+def measure_jetstream(
+    database: str, workers: int, duration: int, port: int, token: str
+) -> tuple[Result, int]:
+    """`serve --no-pipeline` with MAILBEACON_NATS_URL, against a NATS server of its own
+    (testkit.cluster); kept = the messages in the hits stream."""
+    sys.path.insert(0, str(ROOT))
+    from testkit.cluster import NatsServer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        server = NatsServer(Path(tmp) / "nats")
+        server.start()
+        try:
+            with mailbeacon_serve(database, workers, port, pipeline=False, nats=server.url):
+                ours = wrk(f"http://127.0.0.1:{port}/o/{token}.gif", duration)
+            return ours, asyncio.run(stream_messages(server.url))
+        finally:
+            server.stop()
+
+
+async def stream_messages(url: str) -> int:
+    import nats
+
+    nc = await nats.connect(url)
+    try:
+        return int((await nc.jetstream().stream_info("MAILBEACON_HITS")).state.messages)
+    finally:
+        await nc.close()
 
 
 def reference(duration: int) -> Result:
@@ -235,8 +272,10 @@ def main() -> None:
     parser.add_argument(
         "--modes",
         default="http-only,with-pipeline",
-        help="any of http-only, with-pipeline and no-hit (a forged token: the same HTTP "
-        "path with nothing to record, the stack's ceiling on this machine)",
+        help="any of http-only, with-pipeline, no-hit (a forged token: the same HTTP "
+        "path with nothing to record, the stack's ceiling on this machine) and jetstream "
+        "(the multi-machine mode's edge, answering once NATS JetStream has the hit; "
+        "needs --database postgresql://...)",
     )
     args = parser.parse_args()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]

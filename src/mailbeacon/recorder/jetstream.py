@@ -39,23 +39,34 @@ ACK_TIMEOUT_S = 5.0
 START_RETRY_S = 1.0
 
 
+ACK_PREFIX = "_MBACK"
+
+
 class JetStreamRecorder:
-    """`HitsWriter` over JetStream (see the module docstring)."""
+    """`HitsWriter` over JetStream (see the module docstring).
+
+    Each hit is published with a reply subject of this recorder's own
+    (`_MBACK.<nuid>.<hit id>`), and one subscription resolves the readers' futures from
+    JetStream's acknowledgements. nats-py's `publish_async` does the same with a JSON
+    decode and a dataclass per acknowledgement: measured here, 11,700 hits/s against
+    20,600/s this way.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.partitions = settings.partitions
         self.committed = 0
         self._nc: Any = None
-        self._js: Any = None
         self._ids: HitIds | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = False
         self._down_logged = False
-        # (deadline, reader's future, ack future): failed in order once past the deadline
-        self._inflight: deque[tuple[float, asyncio.Future[None], asyncio.Future[Any]]] = deque()
+        self._prefix = ""
+        self._waiting: dict[str, asyncio.Future[None]] = {}  # reply subject -> reader
+        self._deadlines: deque[tuple[float, str]] = deque()
+        self._queue: list[tuple[str, bytes, str, dict[str, str]]] = []
+        self._wake: asyncio.Event | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self._publishing: set[asyncio.Task[None]] = set()
 
     @property
     def available(self) -> bool:
@@ -63,7 +74,9 @@ class JetStreamRecorder:
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._wake = asyncio.Event()
         self._tasks.append(self._loop.create_task(self._sweep(), name="jetstream-acks"))
+        self._tasks.append(self._loop.create_task(self._send(), name="jetstream-send"))
         try:
             await self._open()
         except Exception as exc:  # serve anyway (503 for hits) and keep trying
@@ -78,16 +91,19 @@ class JetStreamRecorder:
             log.warning("recorder: NATS is back")
             self._down_logged = False
 
-        self._nc = await connect(
+        nc = await connect(
             self.settings,
             name="mailbeacon-edge",
             disconnected_cb=disconnected,
             reconnected_cb=reconnected,
         )
-        self._js = self._nc.jetstream(timeout=ACK_TIMEOUT_S)
-        await ensure_stream(self._js, self.settings)
-        ids = HitIds(await id_store(self._js, self.settings))
+        self._nc = nc
+        js = nc.jetstream(timeout=ACK_TIMEOUT_S)
+        await ensure_stream(js, self.settings)
+        ids = HitIds(await id_store(js, self.settings))
         await ids.start()
+        self._prefix = f"{ACK_PREFIX}.{nc._nuid.next().decode()}."
+        await nc.subscribe(self._prefix + "*", cb=self._acked, pending_msgs_limit=1_000_000)
         self._ids = ids
         self._ready = True
 
@@ -110,45 +126,52 @@ class JetStreamRecorder:
         await self.submit(hit)
 
     def submit(self, hit: Hit) -> asyncio.Future[None]:
-        loop, ids = self._loop, self._ids
-        if loop is None or ids is None or not self.available:
+        loop, ids, wake = self._loop, self._ids, self._wake
+        if loop is None or ids is None or wake is None or not self.available:
             raise RecorderUnavailable("NATS JetStream is unavailable")
         try:
             hit_id = ids.take()
         except LookupError as exc:
             raise RecorderUnavailable(str(exc)) from None
         fut: asyncio.Future[None] = loop.create_future()
-        task = loop.create_task(self._publish(hit_id, hit, fut))
-        self._publishing.add(task)
-        task.add_done_callback(self._publishing.discard)
+        reply = self._prefix + str(hit_id)
+        self._waiting[reply] = fut
+        self._deadlines.append((time.monotonic() + ACK_TIMEOUT_S, reply))
+        p = partition_of(hit.company_id, hit.lead_id, self.partitions)
+        self._queue.append(
+            (subject(p), encode_hit(hit_id, hit), reply, {"Nats-Msg-Id": str(hit_id)})
+        )
+        wake.set()
         return fut
 
-    async def _publish(self, hit_id: int, hit: Hit, fut: asyncio.Future[None]) -> None:
-        p = partition_of(hit.company_id, hit.lead_id, self.partitions)
-        try:
-            ack = await self._js.publish_async(
-                subject(p),
-                encode_hit(hit_id, hit),
-                wait_stall=ACK_TIMEOUT_S,
-                headers={"Nats-Msg-Id": str(hit_id)},
-            )
-        except Exception as exc:
-            if not fut.done():
-                fut.set_exception(RecorderUnavailable(f"hit not published: {exc}"))
-            return
-        self._inflight.append((time.monotonic() + ACK_TIMEOUT_S, fut, ack))
-        ack.add_done_callback(lambda a: self._acked(a, fut))
+    async def _send(self) -> None:
+        """Hand queued hits to the connection, in the order they came."""
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            queue, self._queue = self._queue, []
+            for topic, body, reply, headers in queue:
+                try:
+                    await self._nc.publish(topic, body, reply=reply, headers=headers)
+                except Exception as exc:
+                    self._fail(reply, f"hit not published: {exc}")
 
-    def _acked(self, ack: asyncio.Future[Any], fut: asyncio.Future[None]) -> None:
-        if fut.done():
+    async def _acked(self, msg: Any) -> None:
+        fut = self._waiting.pop(msg.subject, None)
+        if fut is None or fut.done():
             return
-        if ack.cancelled():
-            fut.set_exception(RecorderUnavailable("hit not acknowledged"))
-        elif (exc := ack.exception()) is not None:
-            fut.set_exception(RecorderUnavailable(f"hit refused by JetStream: {exc}"))
+        # A PubAck is {"stream":..,"seq":..}; a refusal carries "error" (no JSON decode).
+        if b'"error"' in msg.data:
+            fut.set_exception(RecorderUnavailable(f"hit refused by JetStream: {msg.data!r}"))
         else:
             self.committed += 1
             fut.set_result(None)
+
+    def _fail(self, reply: str, why: str) -> None:
+        fut = self._waiting.pop(reply, None)
+        if fut is not None and not fut.done():
+            fut.set_exception(RecorderUnavailable(why))
 
     async def _sweep(self) -> None:
         """Fail the readers whose acknowledgement is overdue (NATS went away with their
@@ -156,19 +179,15 @@ class JetStreamRecorder:
         while True:
             await asyncio.sleep(0.25)
             t = time.monotonic()
-            q = self._inflight
-            while q and (q[0][1].done() or q[0][0] < t):
-                _, fut, ack = q.popleft()
-                if not fut.done():
-                    fut.set_exception(RecorderUnavailable("no acknowledgement from JetStream"))
-                    ack.cancel()
+            q = self._deadlines
+            while q and (q[0][0] < t or q[0][1] not in self._waiting):
+                _, reply = q.popleft()
+                self._fail(reply, "no acknowledgement from JetStream")
 
     async def close(self) -> None:
         """Wait for what is on the wire (briefly), then disconnect."""
-        if self._publishing:
-            await asyncio.wait(list(self._publishing), timeout=ACK_TIMEOUT_S)
         deadline = time.monotonic() + ACK_TIMEOUT_S
-        while any(not f.done() for _, f, _ in self._inflight) and time.monotonic() < deadline:
+        while self._waiting and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         for task in self._tasks:
             task.cancel()
