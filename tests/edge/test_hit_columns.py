@@ -67,3 +67,13 @@ def test_format_flat_works_in_place() -> None:
     fields = list(HIT)
     assert format_flat(fields, False) is fields
     assert fields == list(stored_row(HIT, False))
+
+
+def test_one_anonymize_and_the_block_enrichment_compares_is_what_it_keeps() -> None:
+    import mailbeacon.recorder
+    from mailbeacon.enrich.networks import reader_network
+
+    assert mailbeacon.recorder.anonymize is anonymize  # the edge's, re-exported
+    for ip in ("203.0.113.77", "2001:db8:1:2::9", "::ffff:198.51.100.7"):
+        assert reader_network(ip) == reader_network(anonymize(ip))
+        assert str(reader_network(ip)).split("/")[0] == anonymize(ip)
