@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import os
 import platform
+import sys
 import tempfile
 import time
 import uuid
@@ -30,11 +31,14 @@ import asyncpg
 from sqlalchemy import text
 
 from mailbeacon.analytics import bulk, rollups
-from mailbeacon.analytics.naive import naive_report
 from mailbeacon.analytics.report import campaign_report
 from mailbeacon.store import Database
 from mailbeacon.store.migrate import upgrade
 from mailbeacon.store.schema import events
+
+# testkit/ sits at the repo root, outside the installed package.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from testkit.naive import naive_report
 
 PG = os.environ.get("MAILBEACON_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 CAMPAIGNS = 10

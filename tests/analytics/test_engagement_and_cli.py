@@ -9,10 +9,10 @@ import pytest
 from typer.testing import CliRunner
 
 from mailbeacon.analytics import rollups
-from mailbeacon.analytics.cli import report_app
 from mailbeacon.analytics.engagement import lead_engagement
-from mailbeacon.analytics.sample import known_mix
+from mailbeacon.cli.report import report_app
 from mailbeacon.store import Database
+from testkit.sample import known_mix
 
 CASES = [
     # lead, opens, repeat opens, clicks, usual hour (local), forwards, outcome

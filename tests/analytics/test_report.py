@@ -1,6 +1,6 @@
 """A campaign with every kind of traffic gives exactly the report CONTRACT.md defines.
 
-The known mix (mailbeacon.analytics.sample.KNOWN_MIX), lead by lead:
+The known mix (testkit.sample.KNOWN_MIX), lead by lead:
 l1 opens twice (Apple Mail, Paris) and clicks; l2 is only prefetched by Apple's privacy
 proxy, then unsubscribes; l3 opens through Gmail's proxy; l4 is scanned (open and click)
 then clicks for real, which adds an inferred open; l5 opens, forwards to a friend, and
@@ -17,11 +17,11 @@ import pytest
 from sqlalchemy import select
 
 from mailbeacon.analytics import rollups
-from mailbeacon.analytics.naive import naive_report
 from mailbeacon.analytics.report import campaign_report
-from mailbeacon.analytics.sample import LINKS, add_event, ev, known_mix
 from mailbeacon.store import Database
 from mailbeacon.store.schema import cursors
+from testkit.naive import naive_report
+from testkit.sample import LINKS, add_event, ev, known_mix
 
 EXPECTED: dict[str, Any] = {
     "sent": 8,  # the friend's copy is not a send of the campaign

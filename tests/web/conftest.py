@@ -16,11 +16,11 @@ import uvicorn
 from dashboard_helpers import PASSWORD, Serve, Site
 
 from mailbeacon.analytics import rollups
-from mailbeacon.analytics.sample import known_mix
 from mailbeacon.app import create_app
 from mailbeacon.edge.protocol import EdgeProtocol
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database
+from testkit.sample import known_mix
 
 
 @pytest.fixture

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from mailbeacon.analytics.sample import World
 from mailbeacon.settings import Settings
+from testkit.sample import World
 
 PASSWORD = "correct horse battery"
 CHROMIUM = Path("/usr/bin/chromium")

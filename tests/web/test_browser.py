@@ -21,10 +21,10 @@ import uvicorn
 
 from mailbeacon.analytics import rollups
 from mailbeacon.analytics.report import campaign_report
-from mailbeacon.analytics.sample import add_event, ev
 from mailbeacon.app import create_app
 from mailbeacon.store import Database
 from mailbeacon.store.render import jsonable
+from testkit.sample import add_event, ev
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [

@@ -19,9 +19,9 @@ from axe import check_axe
 from dashboard_helpers import CHROMIUM, CHROMIUM_ARGS, Serve, Site
 from webhook_receiver import Receiver
 
-from mailbeacon.analytics.sample import add_event
 from mailbeacon.automation.event_stage import run_forever
 from mailbeacon.store import Database, now
+from testkit.sample import add_event
 
 pytestmark = [
     pytest.mark.browser,

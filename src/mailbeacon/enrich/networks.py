@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
+from mailbeacon.store.privacy import reader_block
+
 NetKind = Literal["google_proxy", "yahoo_proxy", "apple", "security", "datacenter"]
 
 # (cidr, kind, operator). Ranges overlap only between clouds and the others.
@@ -138,9 +140,8 @@ def address(ip: str | None) -> Address | None:
         return None
     # A reader's network: the /24 (IPv4) or /48 (IPv6). Forward detection compares these
     # rather than whole addresses: a home's or an office's address moves within its
-    # block, and anonymised addresses keep it.
-    prefix = 24 if addr.version == 4 else 48
-    block = str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False))
+    # block, and anonymised addresses keep it (the same cut as `anonymize`).
+    block = str(reader_block(addr))
     return Address(_known(addr), block, addr.is_global)
 
 

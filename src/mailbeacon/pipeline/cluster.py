@@ -41,6 +41,7 @@ from mailbeacon.enrich.geo import Locator
 from mailbeacon.enrich.pipeline import CLICK_HOLD_SECONDS, judge_batch, locator_for
 from mailbeacon.pipeline.jetstream import StreamHit, connect, decode_hit, ensure_stream, subject
 from mailbeacon.pipeline.partitions import Partitions
+from mailbeacon.recorder.columns import HIT_COLUMNS
 from mailbeacon.settings import Settings
 from mailbeacon.store import stages as lease
 from mailbeacon.store.db import Database, now
@@ -354,19 +355,7 @@ async def lock_event_ids(conn: AsyncConnection) -> None:
     await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": EVENTS_LOCK})
 
 
-_HIT_NAMES = (
-    "id",
-    "at",
-    "kind",
-    "company_id",
-    "message_id",
-    "lead_id",
-    "link_index",
-    "ip",
-    "user_agent",
-    "accept_language",
-    "method",
-)
+_HIT_NAMES = ("id", *HIT_COLUMNS)
 
 
 def _hit_row(row: tuple[Any, ...], masked: bool) -> dict[str, Any]:

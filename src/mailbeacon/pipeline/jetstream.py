@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from mailbeacon.recorder.batch import Hit
+from mailbeacon.recorder.columns import HIT_COLUMNS, stored_row
 from mailbeacon.settings import Settings
 
 SUBJECT_PREFIX = "mailbeacon.hits"
@@ -36,7 +37,6 @@ ID_BASE = 1 << 40  # the database sequence of a single machine never gets near t
 ID_BLOCK = 100_000
 DUPLICATE_WINDOW_S = 120.0
 MAX_AGE_S = 7 * 24 * 3600.0  # the stream is a buffer; PostgreSQL keeps the record
-_EPOCH = dt.datetime(1970, 1, 1)
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(list).decode
@@ -76,22 +76,17 @@ class StreamHit(NamedTuple):
 
 
 def decode_hit(data: bytes, seq: int, anonymize_ip: bool) -> tuple[StreamHit, tuple[Any, ...]]:
-    """The hit as enrich reads it, and its `hits` row (the columns after `id`).
+    """The hit as enrich reads it, and its `hits` row (`id`, then `HIT_COLUMNS`).
 
     Raises ValueError for a body that is not a hit (nothing else publishes there; a
     broken one is logged and skipped rather than stopping its partition forever).
     """
-    from mailbeacon.recorder.batch import values
-
     fields = _decode(data)
-    if len(fields) != 11:
-        raise ValueError(f"a hit has 11 fields, this message {len(fields)}")
+    if len(fields) != 1 + len(HIT_COLUMNS):
+        raise ValueError(f"a hit has {1 + len(HIT_COLUMNS)} fields, this message {len(fields)}")
     hit_id, hit = fields[0], Hit(*fields[1:])
-    at = _EPOCH + dt.timedelta(seconds=hit.at)
-    row = values(hit, anonymize_ip)
-    kind, company, message, lead, link, ip, ua, lang, method = row
-    stored = StreamHit(hit_id, at, kind, company, message, lead, link, ip, ua, lang, method, seq)
-    return stored, (hit_id, at, *row)
+    row = stored_row(hit, anonymize_ip)
+    return StreamHit(hit_id, *row, seq), (hit_id, *row)
 
 
 async def connect(settings: Settings, **options: Any) -> Any:

@@ -1,4 +1,5 @@
-"""The group-commit loop shared by both engines, and the `Hit` it carries.
+"""The group-commit loop shared by both engines, and the `Hit` it carries (its stored
+form: `recorder.columns`).
 
 `record()` parks the caller on a future and appends the hit to the pending batch; one
 writer task drains the batch when it holds `batch_size` hits, when hits stop arriving
@@ -16,8 +17,6 @@ import asyncio
 import contextlib
 import logging
 from typing import NamedTuple, Protocol
-
-from mailbeacon.store.privacy import anonymize
 
 log = logging.getLogger("mailbeacon.recorder")
 
@@ -66,37 +65,6 @@ class HitsWriter(Recorder, Protocol):
     async def start(self) -> None: ...
 
     async def close(self) -> None: ...
-
-
-# What a hit keeps of its headers: real user agents are a few hundred characters; a
-# longer one is somebody filling the table, and the start is all enrichment reads.
-USER_AGENT_CHARS = 1000
-LANGUAGE_CHARS = 200  # the column's size
-
-
-def text(value: bytes | None, limit: int | None = None) -> str | None:
-    """A header as text for the database: UTF-8 when it is, no NULs, no surrounding
-    whitespace (not part of a field value, RFC 9110; httptools leaves the trailing
-    part), cut to the column."""
-    if value is None:
-        return None
-    s = value.decode("utf-8", "replace").replace("\x00", "").strip(" \t")
-    return s[:limit] if limit else s
-
-
-def values(hit: Hit, anonymize_ip: bool) -> tuple[object, ...]:
-    """The hit's columns after `at` (which each engine formats its own way), as stored."""
-    return (
-        hit.kind,
-        hit.company_id,
-        hit.message_id,
-        hit.lead_id,
-        hit.link_index,
-        anonymize(hit.ip) if anonymize_ip else hit.ip,
-        text(hit.user_agent, USER_AGENT_CHARS),
-        text(hit.accept_language, LANGUAGE_CHARS),
-        hit.method,
-    )
 
 
 class GroupCommit:

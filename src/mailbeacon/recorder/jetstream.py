@@ -37,6 +37,7 @@ log = logging.getLogger("mailbeacon.recorder")
 
 ACK_TIMEOUT_S = 5.0
 START_RETRY_S = 1.0
+START_WAIT_S = 3.0
 
 
 ACK_PREFIX = "_MBACK"
@@ -78,9 +79,11 @@ class JetStreamRecorder:
         self._tasks.append(self._loop.create_task(self._sweep(), name="jetstream-acks"))
         self._tasks.append(self._loop.create_task(self._send(), name="jetstream-send"))
         try:
-            await self._open()
-        except Exception as exc:  # serve anyway (503 for hits) and keep trying
-            self._log_down(exc)
+            # The client retries a server that is down for ever: give it a moment, then
+            # serve anyway (503 for hits) while it keeps trying in the background.
+            await asyncio.wait_for(self._open(), START_WAIT_S)
+        except Exception as exc:
+            self._log_down(exc or "not reachable")
             self._tasks.append(self._loop.create_task(self._keep_opening(), name="jetstream"))
 
     async def _open(self) -> None:

@@ -7,27 +7,13 @@ the event loop: asyncpg never blocks it, and no thread hand-off is needed.
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from mailbeacon.recorder.batch import GroupCommit, Hit, values
-
-COLUMNS = (
-    "at",
-    "kind",
-    "company_id",
-    "message_id",
-    "lead_id",
-    "link_index",
-    "ip",
-    "user_agent",
-    "accept_language",
-    "method",
-)
-_EPOCH = dt.datetime(1970, 1, 1)
+from mailbeacon.recorder.batch import GroupCommit, Hit
+from mailbeacon.recorder.columns import HIT_COLUMNS, stored_rows
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -52,9 +38,8 @@ class PostgresRecorder(GroupCommit):
         if not hits:
             await conn.execute("SELECT 1")
             return
-        anon = self.anonymize_ip
-        rows = [(_EPOCH + dt.timedelta(seconds=h.at), *values(h, anon)) for h in hits]
-        await conn.copy_records_to_table("hits", records=rows, columns=COLUMNS, timeout=10)
+        rows = stored_rows(hits, self.anonymize_ip)
+        await conn.copy_records_to_table("hits", records=rows, columns=HIT_COLUMNS, timeout=10)
 
     async def _close(self) -> None:
         if self._conn is not None:

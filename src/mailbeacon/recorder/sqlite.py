@@ -29,22 +29,11 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from mailbeacon.recorder.batch import (
-    LANGUAGE_CHARS,
-    RETRY_DELAYS,
-    USER_AGENT_CHARS,
-    Hit,
-    RecorderUnavailable,
-    anonymize,
-    text,
-)
+from mailbeacon.recorder.batch import RETRY_DELAYS, Hit, RecorderUnavailable
+from mailbeacon.recorder.columns import HIT_COLUMNS, WIDTH, format_flat
 
-INSERT = (
-    "INSERT INTO hits (at, kind, company_id, message_id, lead_id, link_index, ip,"
-    " user_agent, accept_language, method) VALUES "
-)
-COLUMNS = 10
-ROW = "(" + ", ".join(["?"] * COLUMNS) + ")"
+INSERT = f"INSERT INTO hits ({', '.join(HIT_COLUMNS)}) VALUES "
+ROW = "(" + ", ".join(["?"] * WIDTH) + ")"
 # Rows per INSERT statement: one sqlite3_step (one GIL release) for many hits, within the
 # 999 bound variables older SQLite builds allow.
 CHUNK = 99
@@ -282,28 +271,14 @@ class SqliteRecorder:
 
 
 def params_of(hits: list[Hit], anonymize_ip: bool) -> list[object]:
-    """The hits as one flat list of INSERT parameters, `COLUMNS` per hit."""
+    """The hits as one flat list of INSERT parameters, `WIDTH` per hit."""
     return format_rows(list(chain.from_iterable(hits)), anonymize_ip)
 
 
 def format_rows(fields: list[Any], anonymize_ip: bool) -> list[Any]:
-    """Hits' fields laid end to end (`COLUMNS` per hit, in `Hit` order, which is the
-    INSERT's) turned, in place, into the INSERT's parameters: one C-level pass per
-    column that needs formatting instead of a Python loop per hit."""
-    fields[0::COLUMNS] = map(stamp, fields[0::COLUMNS])
-    if anonymize_ip:
-        fields[6::COLUMNS] = map(anonymize, fields[6::COLUMNS])
-    fields[7::COLUMNS] = map(_user_agent, fields[7::COLUMNS])
-    fields[8::COLUMNS] = map(_language, fields[8::COLUMNS])
-    return fields
-
-
-def _user_agent(value: bytes | None) -> str | None:
-    return text(value, USER_AGENT_CHARS)
-
-
-def _language(value: bytes | None) -> str | None:
-    return text(value, LANGUAGE_CHARS)
+    """Hits' fields laid end to end (as the writer socket carries them) turned, in place,
+    into the INSERT's parameters: the stored values, `at` as SQLite's text."""
+    return format_flat(fields, anonymize_ip, stamp)
 
 
 class HitsFile:
@@ -337,7 +312,7 @@ class HitsFile:
             _begin(conn, timeout_s=1.0)
             conn.execute("ROLLBACK")
             return
-        rows = len(params) // COLUMNS
+        rows = len(params) // WIDTH
         lock = self._lock_fd
         if lock is not None:
             fcntl.flock(lock, fcntl.LOCK_EX)  # releases the GIL while it waits
@@ -346,7 +321,7 @@ class HitsFile:
             try:
                 for i in range(0, rows, CHUNK):
                     n = min(CHUNK, rows - i)
-                    conn.execute(_INSERTS[n], params[i * COLUMNS : (i + n) * COLUMNS])
+                    conn.execute(_INSERTS[n], params[i * WIDTH : (i + n) * WIDTH])
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:

@@ -37,7 +37,8 @@ from typing import Any
 import msgspec
 
 from mailbeacon.recorder.batch import Hit, RecorderUnavailable
-from mailbeacon.recorder.sqlite import COLUMNS, HitsFile, format_rows
+from mailbeacon.recorder.columns import WIDTH
+from mailbeacon.recorder.sqlite import HitsFile, format_rows
 
 log = logging.getLogger("mailbeacon.recorder")
 
@@ -175,7 +176,7 @@ def _read(worker: _Worker, params: list[Any], anonymize_ip: bool) -> bool:
             fields = _decode(memoryview(buffer)[start + LENGTH.size : end])
         except msgspec.DecodeError:
             return False
-        if len(fields) % COLUMNS:
+        if len(fields) % WIDTH:
             return False
         try:
             params += format_rows(fields, anonymize_ip)

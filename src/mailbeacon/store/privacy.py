@@ -22,6 +22,15 @@ IPV4_PREFIX = 24
 IPV6_PREFIX = 48
 
 
+def reader_block(
+    addr: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """The network an address is cut to: its /24 (IPv4) or /48 (IPv6). Enrichment
+    compares readers by it (enrich.networks), so it must be what `anonymize` keeps."""
+    prefix = IPV4_PREFIX if addr.version == 4 else IPV6_PREFIX
+    return ipaddress.ip_network(f"{addr}/{prefix}", strict=False)
+
+
 def anonymize(ip: str | None) -> str | None:
     """Keep the network, drop the host: a /24 of IPv4, a /48 of IPv6.
 
@@ -34,8 +43,7 @@ def anonymize(ip: str | None) -> str | None:
         addr = ipaddress.ip_address(ip)
     except ValueError:
         return None
-    prefix = IPV4_PREFIX if addr.version == 4 else IPV6_PREFIX
-    return str(ipaddress.ip_network(f"{addr}/{prefix}", strict=False).network_address)
+    return str(reader_block(addr).network_address)
 
 
 async def anonymizing_companies(conn: AsyncConnection) -> frozenset[int]:

@@ -1,4 +1,4 @@
-"""A campaign with a known mix of traffic, for tests, the dashboard demo and screenshots.
+"""A campaign with a known mix of traffic, for tests (the dashboard pages and screenshots too).
 
 Rows are inserted directly (company, leads, campaign, messages, events), the way enrich
 would leave them, so analytics can be exercised without the edge or the classifier.

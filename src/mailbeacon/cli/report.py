@@ -1,15 +1,13 @@
 """`mailbeacon report ...`: the campaign report on the command line, a table or JSON.
 
-Registered by the main CLI as a sub-app (`app.add_typer(report_app, name="report")`).
+Registered by `cli.main` as a sub-app (`app.add_typer(report_app, name="report")`).
 The report first rolls up any events the pipeline has not reached yet, so the numbers
 are current even when no server is running.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 from typing import Any
 
 import typer
@@ -19,36 +17,23 @@ from sqlalchemy import select
 
 from mailbeacon.analytics import bulk, rollups
 from mailbeacon.analytics.report import campaign_report
-from mailbeacon.settings import DEFAULT_DATABASE_URL
+from mailbeacon.cli.common import DATABASE, database_url, run_db
 from mailbeacon.store import Database
 from mailbeacon.store.render import jsonable
 from mailbeacon.store.schema import campaigns
 
 report_app = typer.Typer(help="Campaign reports.", no_args_is_help=True)
-DATABASE = typer.Option(
-    None, "--database", help="database URL (default: $MAILBEACON_DATABASE_URL or ./var)"
-)
 
 
-def _url(database: str | None) -> str:
-    return database or os.environ.get("MAILBEACON_DATABASE_URL", DEFAULT_DATABASE_URL)
-
-
-async def _report(url: str, campaign_id: int) -> dict[str, Any] | None:
-    db = Database.unpooled(url)
-    try:
-        await rollups.catch_up(db)
-        async with db.connect() as conn:
-            company = (
-                await conn.execute(
-                    select(campaigns.c.company_id).where(campaigns.c.id == campaign_id)
-                )
-            ).scalar()
-            if company is None:
-                return None
-            return jsonable(await campaign_report(conn, company, campaign_id))
-    finally:
-        await db.dispose()
+async def _report(db: Database, campaign_id: int) -> dict[str, Any] | None:
+    await rollups.catch_up(db)
+    async with db.connect() as conn:
+        company = (
+            await conn.execute(select(campaigns.c.company_id).where(campaigns.c.id == campaign_id))
+        ).scalar()
+        if company is None:
+            return None
+        return jsonable(await campaign_report(conn, company, campaign_id))
 
 
 def _pct(x: float) -> str:
@@ -118,7 +103,7 @@ def campaign(
     database: str | None = DATABASE,
 ) -> None:
     """The campaign report (CONTRACT.md's fields), as a table or JSON."""
-    report = asyncio.run(_report(_url(database), campaign_id))
+    report = run_db(database_url(database), lambda db: _report(db, campaign_id))
     if report is None:
         typer.echo(
             f"error: campaign {campaign_id} does not exist (check ID and --database)", err=True
@@ -141,13 +126,9 @@ def rebuild_rollups(
 
     One GROUP BY in the database, in one transaction (on SQLite, writers wait for it)."""
 
-    async def run() -> int:
-        db = Database.unpooled(_url(database))
-        try:
-            if replay:
-                return await rollups.rebuild(db, limit=5000)
-            return await bulk.rebuild_bulk(db)
-        finally:
-            await db.dispose()
+    async def run(db: Database) -> int:
+        if replay:
+            return await rollups.rebuild(db, limit=5000)
+        return await bulk.rebuild_bulk(db)
 
-    typer.echo(f"rolled up {asyncio.run(run())} events")
+    typer.echo(f"rolled up {run_db(database_url(database), run)} events")
