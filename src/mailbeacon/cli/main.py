@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from mailbeacon.analytics.cli import report_app
-from mailbeacon.app import run_pipeline
 from mailbeacon.cli import demo, users
 from mailbeacon.cli.campaigns import campaign_app
 from mailbeacon.cli.common import DATABASE, JSON, database_url, emit, run_db, signing_settings
@@ -17,6 +16,7 @@ from mailbeacon.crm.access import Plan, Role
 from mailbeacon.crm.companies import create_company
 from mailbeacon.crm.users import create_api_key, create_user, revoke_api_key
 from mailbeacon.enrich.cli import enrich_app, geo_app
+from mailbeacon.pipeline.process import run_pipeline
 from mailbeacon.store.migrate import upgrade, upgrade_sync
 
 app = typer.Typer(
