@@ -13,72 +13,34 @@ import contextlib
 import datetime as dt
 import logging
 import multiprocessing
-import os
-import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from sqlalchemy import func, select
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from mailbeacon.analytics.rollups import run_forever as rollups_stage
 from mailbeacon.api.app import create_api
 from mailbeacon.api.context import Services
 from mailbeacon.api.limits import BodyLimit
-from mailbeacon.automation import run_forever as automation_stage
-from mailbeacon.automation.event_stage import run_forever as event_webhooks_stage
 from mailbeacon.crm.erase import mail_of_lead
-from mailbeacon.crm.erase_sweep import run_forever as erase_sweep_stage
 from mailbeacon.crm.errors import NotFound
-from mailbeacon.crm.import_jobs import run_forever as lead_imports_stage
 from mailbeacon.crm.leads import ensure_referred_lead, set_lead_status
 from mailbeacon.crm.limits import PlanLimit
 from mailbeacon.delivery import send_forward_copy
-from mailbeacon.delivery.sender import run_forever as campaign_sender
 from mailbeacon.edge import ActionUnavailable, Anonymizing, Friend, create_edge
-from mailbeacon.enrich.pipeline import run_forever as enrich_stage
+from mailbeacon.pipeline import process
+from mailbeacon.pipeline.process import name_process
 from mailbeacon.recorder import open_recorder
 from mailbeacon.settings import Settings, from_env, with_secret_keys
-from mailbeacon.store import Database, now
+from mailbeacon.store import now
 from mailbeacon.store.links import LinkResolver
 from mailbeacon.store.privacy import anonymizing_companies
-from mailbeacon.store.retention import run_forever as retention_stage
 from mailbeacon.store.schema import hits
 from mailbeacon.tokens import Token
 from mailbeacon.web import install as install_web
 
 log = logging.getLogger("mailbeacon")
-
-# A background stage: runs until `stop` is set. Registered by the packages that own them.
-Stage = Callable[[Database, Settings, asyncio.Event], Awaitable[None]]
 EDGE_PREFIXES = ("/o/", "/c/", "/u/", "/f/")
-PIPELINE_NICE = 10  # the pipeline process runs at this CPU priority below the workers
-
-
-def stages() -> list[tuple[str, Stage]]:
-    """The pipeline stages, in flow order: hits -> events -> rollups and automation."""
-    return [
-        ("enrich", _enrich),
-        ("rollups", rollups_stage),
-        ("automation", automation_stage),
-        ("event-webhooks", event_webhooks_stage),
-        ("campaign-sends", campaign_sender),
-        ("retention", retention_stage),
-        ("lead-imports", lead_imports_stage),
-        ("erase-sweep", erase_sweep_stage),
-    ]
-
-
-async def _enrich(db: Database, settings: Settings, stop: asyncio.Event) -> None:
-    """Enrich from the database cursor, or, in the multi-machine mode, from this
-    worker's share of the hits stream's partitions (`pipeline.cluster`)."""
-    if settings.clustered:
-        from mailbeacon.pipeline.cluster import run_forever as partitioned_enrich
-
-        await partitioned_enrich(db, settings, stop)
-    else:
-        await enrich_stage(db, settings, stop)
 
 
 class Dispatch:
@@ -147,66 +109,11 @@ class EdgeActions:
 
 def app_from_env() -> ASGIApp:
     """The uvicorn factory (`serve --workers N`): each worker reads its settings and
-    serves HTTP only; the stages run in the pipeline process (`run_pipeline`). Its keys
+    serves HTTP only; the stages run in the pipeline process (`pipeline.process`). Its keys
     come from the environment or the key file `serve` made before starting it."""
     if multiprocessing.parent_process() is not None:  # a worker uvicorn started
         name_process("mb-worker")
     return create_app(with_secret_keys(from_env()), run_stages=False)
-
-
-def name_process(name: str) -> None:
-    """Name this process as `ps -o comm`, `top` and /proc show it (Linux), so an operator
-    (and the supervision test) can tell the worker, pipeline and hits writer apart."""
-    with contextlib.suppress(OSError):
-        Path("/proc/self/comm").write_text(name[:15])
-
-
-def run_pipeline(settings: Settings, parent: int | None = None) -> None:
-    """The pipeline process: every stage, until SIGTERM (or SIGINT when run on its own,
-    `mailbeacon pipeline`) or the death of `parent`, the `serve` that started it.
-
-    The stages share no event loop with the edge: a stage's query would otherwise hold
-    up every pixel waiting behind it (bench/edge.py measured 0.3k req/s that way).
-    """
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    if parent is not None:  # started by `serve`, beside its workers
-        name_process("mb-pipeline")
-        # Ctrl-C reaches the whole group; `serve` stops this process itself once its
-        # workers are done (stopping at once would look like a crash to its supervisor).
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # The edge answers readers now; the stages only have to keep up within seconds. On a
-    # machine the two share, the scheduler gives the HTTP workers the CPU first.
-    with contextlib.suppress(OSError):
-        os.nice(PIPELINE_NICE)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, stop.set)
-        if parent is None:
-            loop.add_signal_handler(signal.SIGINT, stop.set)
-        # The parent's pid comes from the parent: read here, it would already be 1 (init)
-        # if the server died while this process was starting, and the orphan would
-        # wait for a parent that is long gone.
-        server = parent or os.getppid()
-        svc = Services.build(settings)
-        chosen = settings.pipeline_stages
-        tasks = [
-            asyncio.create_task(_supervise(name, stage, svc, stop))
-            for name, stage in stages()
-            if not chosen or name in chosen
-        ]
-        # An orphan (the server was killed with -9) stops by itself.
-        while not stop.is_set() and os.getppid() == server:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=1)
-        stop.set()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, timeout=5)
-        await svc.db.dispose()
-
-    asyncio.run(main())
 
 
 def create_app(settings: Settings, *, run_stages: bool = True) -> ASGIApp:
@@ -247,8 +154,7 @@ def create_app(settings: Settings, *, run_stages: bool = True) -> ASGIApp:
         every = settings.privacy_refresh_seconds
         tasks = [asyncio.create_task(anonymizing.keep_fresh(load_anonymizing, every, stop))]
         if run_stages:
-            for name, stage in stages():
-                tasks.append(asyncio.create_task(_supervise(name, stage, svc, stop)))
+            tasks += process.start(svc.db, settings, stop)
         try:
             yield
         finally:
@@ -261,16 +167,3 @@ def create_app(settings: Settings, *, run_stages: bool = True) -> ASGIApp:
 
     api.router.lifespan_context = lifespan
     return Dispatch(edge=edge, rest=BodyLimit(api, settings.max_body_bytes))
-
-
-async def _supervise(name: str, stage: Stage, svc: Services, stop: asyncio.Event) -> None:
-    """Keep a stage running: log a crash once, wait, start again."""
-    while not stop.is_set():
-        try:
-            await stage(svc.db, svc.settings, stop)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("stage %s failed; restarting in 1 s", name)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=1)

@@ -56,8 +56,7 @@ from mailbeacon.analytics.rules import (
     local_time,
     uniques,
 )
-from mailbeacon.store import Database, now
-from mailbeacon.store.dialect import dialect_insert
+from mailbeacon.store import Database, stages
 from mailbeacon.store.schema import campaigns, cursors, events, leads, messages
 from mailbeacon.store.schema_analytics import (
     NO_CLIENT,
@@ -76,16 +75,6 @@ IS_MACHINE = e.c.verdict.in_(sorted(MACHINE))
 OWN = and_(not_(e.c.forwarded), m.c.forwarded_from_message_id.is_(None))
 EPOCH = dt.datetime(1970, 1, 1)
 Delta = dict[tuple[int, str, str], int]
-
-
-async def _take_cursor(conn: AsyncConnection) -> None:
-    """Touch the stage's cursor row first: its lock makes the pipeline stage wait."""
-    await conn.execute(
-        dialect_insert(conn, cursors)
-        .values(name=CURSOR, position=0, updated_at=now())
-        .on_conflict_do_nothing(index_elements=["name"])
-    )
-    await conn.execute(update(cursors).where(cursors.c.name == CURSOR).values(updated_at=now()))
 
 
 def _flag(cond: Any) -> Any:
@@ -331,7 +320,7 @@ async def build(conn: AsyncConnection, top: int) -> int:
 async def rebuild_bulk(db: Database) -> int:
     """Empty every rollup and recount all events set-wise; returns the events counted."""
     async with db.begin() as conn:
-        await _take_cursor(conn)
+        await stages.lock_cursor(conn, CURSOR)  # the pipeline's stage waits meanwhile
         top = int((await conn.execute(select(func.max(e.c.id)))).scalar() or 0)
         for table in ROLLUP_TABLES:
             await conn.execute(delete(table))

@@ -16,7 +16,6 @@ it after `enrich --rebuild` rewrites events (or `mailbeacon report rebuild-rollu
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -34,6 +33,7 @@ from mailbeacon.analytics.rules import (
     forwarded_reader,
     unique_deltas,
 )
+from mailbeacon.pipeline.runner import Stage, run_stage
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database, now, stages
 from mailbeacon.store.dialect import dialect_insert
@@ -48,9 +48,8 @@ from mailbeacon.store.schema_analytics import (
 )
 
 CURSOR = "rollups"
-BATCH = 2000
+BATCH = Settings.rollups_batch_size
 IN_CHUNK = 5000
-LEASE_SECONDS = 15
 # Every table this stage keeps: emptied together by a rebuild.
 ROLLUP_TABLES = (
     rollup_counts,
@@ -79,18 +78,6 @@ EVENT_COLUMNS = (
     events.c.url,
     events.c.link_index,
 )
-
-
-async def _lock_cursor(conn: AsyncConnection) -> int:
-    """Take the stage's write lock by touching its cursor row, then read the position."""
-    await conn.execute(
-        dialect_insert(conn, cursors)
-        .values(name=CURSOR, position=0, updated_at=now())
-        .on_conflict_do_nothing(index_elements=["name"])
-    )
-    await conn.execute(update(cursors).where(cursors.c.name == CURSOR).values(updated_at=now()))
-    pos = await conn.execute(select(cursors.c.position).where(cursors.c.name == CURSOR))
-    return int(pos.scalar_one())
 
 
 async def _lookup(conn: AsyncConnection, col: Any, ids: Iterable[int], *cols: Any) -> dict:
@@ -325,7 +312,7 @@ async def process_batch(db: Database, limit: int = BATCH) -> int:
     """
     while True:
         async with db.connect() as conn:
-            position = await _position(conn)
+            position = await stages.read_cursor(conn, CURSOR, commit=True)
             rows = (
                 await conn.execute(
                     select(*EVENT_COLUMNS)
@@ -350,20 +337,6 @@ async def process_batch(db: Database, limit: int = BATCH) -> int:
         # another runner wrote this batch first (it changed nothing here): read on
 
 
-async def _position(conn: AsyncConnection) -> int:
-    """The cursor, read without writing (the row is created once, the first time)."""
-    pos = await conn.scalar(select(cursors.c.position).where(cursors.c.name == CURSOR))
-    if pos is not None:
-        return int(pos)
-    await conn.execute(
-        dialect_insert(conn, cursors)
-        .values(name=CURSOR, position=0, updated_at=now())
-        .on_conflict_do_nothing(index_elements=["name"])
-    )
-    await conn.commit()
-    return 0
-
-
 async def catch_up(db: Database, limit: int = BATCH) -> int:
     """Process batches until no event is left; returns the number of events read."""
     total = 0
@@ -375,7 +348,7 @@ async def catch_up(db: Database, limit: int = BATCH) -> int:
 async def rebuild(db: Database, limit: int = BATCH) -> int:
     """Empty every rollup and replay all events from the start."""
     async with db.begin() as conn:
-        await _lock_cursor(conn)
+        await stages.lock_cursor(conn, CURSOR)
         for table in ROLLUP_TABLES:
             await conn.execute(delete(table))
         await conn.execute(update(cursors).where(cursors.c.name == CURSOR).values(position=0))
@@ -392,25 +365,18 @@ async def _rewound(db: Database) -> bool:
     return bool(pos) and (top or 0) < pos
 
 
-async def run_forever(db: Database, settings: Settings, stop: asyncio.Event) -> None:
+async def _turn(db: Database, settings: Settings) -> int:
+    """One batch of the stage; 0 after a short one (caught up: rest before reading on)."""
+    if await _rewound(db):
+        await rebuild(db, settings.rollups_batch_size)
+    n = await process_batch(db, settings.rollups_batch_size)
+    return n if n >= settings.rollups_batch_size else 0
+
+
+def stage(settings: Settings) -> Stage:
     """The pipeline stage: keep the rollups within about a second of the events."""
-    holder = stages.holder_id()
-    loop = asyncio.get_running_loop()
-    lease_until = 0.0  # loop time until which the lease is ours
-    while not stop.is_set():
-        busy = False
-        # Renew at a third of the lease's life, not every poll: each renewal is a write.
-        if loop.time() >= lease_until - LEASE_SECONDS * 2 / 3:
-            held = await stages.acquire(db, CURSOR, holder, LEASE_SECONDS)
-            lease_until = loop.time() + LEASE_SECONDS if held else 0.0
-        if loop.time() < lease_until:
-            if await _rewound(db):
-                await rebuild(db)
-            # A bounded number of batches per turn, so the lease is renewed in time.
-            for _ in range(20):
-                if not (n := await process_batch(db)):
-                    break
-                busy = n == BATCH
-        if not busy:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=0.5)
+    return Stage(CURSOR, _turn, poll=settings.rollups_poll_seconds)
+
+
+async def run_forever(db: Database, settings: Settings, stop: asyncio.Event) -> None:
+    await run_stage(stage(settings), db, settings, stop)

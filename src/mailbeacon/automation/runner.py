@@ -15,7 +15,6 @@ from typing import Any
 from mailbeacon.automation import actions, webhooks
 from mailbeacon.automation.actions import Context, Outcome
 from mailbeacon.automation.jobs import claim, finish_many
-from mailbeacon.automation.tuning import Tuning
 from mailbeacon.store import now
 
 log = logging.getLogger("mailbeacon.automation")
@@ -37,11 +36,16 @@ def _inactive(job: dict[str, Any]) -> Outcome | None:
     return None
 
 
-async def run_local(ctx: Context, holder: str, tuning: Tuning) -> int:
+async def run_local(ctx: Context, holder: str) -> int:
     """One batch of local jobs, exactly once each; returns how many were taken."""
+    s = ctx.settings
     async with ctx.db.begin() as conn:
         jobs = await claim(
-            conn, holder, local=True, limit=tuning.job_batch, lock_seconds=tuning.lock_seconds
+            conn,
+            holder,
+            local=True,
+            limit=s.automation_job_batch,
+            lock_seconds=s.automation_lock_seconds,
         )
         live = [job for job in jobs if _inactive(job) is None]
         outcomes = {job["id"]: o for job in jobs if (o := _inactive(job)) is not None}
@@ -66,7 +70,7 @@ async def _one_local(conn: Any, job: dict[str, Any]) -> Outcome:
         return Outcome("failed", f"{type(e).__name__}: {e}")
 
 
-async def run_remote_job(ctx: Context, job: dict[str, Any], tuning: Tuning) -> None:
+async def run_remote_job(ctx: Context, job: dict[str, Any]) -> None:
     outcome = _inactive(job)
     try:
         if outcome is not None:
@@ -77,7 +81,10 @@ async def run_remote_job(ctx: Context, job: dict[str, Any], tuning: Tuning) -> N
             outcome = await actions.notify_owner(ctx, job)
         elif job["kind"] == "webhook":
             outcome = await webhooks.deliver(
-                ctx, job, tuning.webhook_attempts, tuning.webhook_backoff
+                ctx,
+                job,
+                ctx.settings.automation_webhook_attempts,
+                ctx.settings.automation_webhook_backoff,
             )
         else:
             outcome = Outcome("failed", f"unknown action {job['kind']!r}")
@@ -89,22 +96,23 @@ async def run_remote_job(ctx: Context, job: dict[str, Any], tuning: Tuning) -> N
 
 
 class RemotePool:
-    """Remote jobs in flight, at most `tuning.remote_concurrency` at once."""
+    """Remote jobs in flight, at most `automation_remote_concurrency` at once."""
 
-    def __init__(self, ctx: Context, holder: str, tuning: Tuning) -> None:
-        self.ctx, self.holder, self.tuning = ctx, holder, tuning
+    def __init__(self, ctx: Context, holder: str) -> None:
+        self.ctx, self.holder = ctx, holder
         self.tasks: set[asyncio.Task[None]] = set()
 
     async def fill(self) -> int:
-        room = self.tuning.remote_concurrency - len(self.tasks)
+        s = self.ctx.settings
+        room = s.automation_remote_concurrency - len(self.tasks)
         if room <= 0:
             return 0
         async with self.ctx.db.begin() as conn:
             jobs = await claim(
-                conn, self.holder, local=False, limit=room, lock_seconds=self.tuning.lock_seconds
+                conn, self.holder, local=False, limit=room, lock_seconds=s.automation_lock_seconds
             )
         for job in jobs:
-            task = asyncio.create_task(run_remote_job(self.ctx, job, self.tuning))
+            task = asyncio.create_task(run_remote_job(self.ctx, job))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
         return len(jobs)

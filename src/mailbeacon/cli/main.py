@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 from sqlalchemy.exc import DBAPIError
 
-from mailbeacon.app import run_pipeline
 from mailbeacon.cli import demo, users
 from mailbeacon.cli.campaigns import campaign_app
 from mailbeacon.cli.common import DATABASE, JSON, database_url, emit, run_db, signing_settings
@@ -18,6 +17,7 @@ from mailbeacon.cli.serving import serve_all
 from mailbeacon.crm.access import Plan, Role
 from mailbeacon.crm.companies import create_company
 from mailbeacon.crm.users import create_api_key, create_user, revoke_api_key
+from mailbeacon.pipeline.process import run_pipeline
 from mailbeacon.store.migrate import upgrade, upgrade_sync
 
 app = typer.Typer(

@@ -26,8 +26,8 @@ from functools import partial
 from types import FrameType
 from typing import Protocol
 
-from mailbeacon.app import run_pipeline
 from mailbeacon.edge.server import serve
+from mailbeacon.pipeline.process import run_pipeline
 from mailbeacon.recorder.writer import address_for, sockaddr
 from mailbeacon.settings import Settings
 from mailbeacon.store.db import sqlite_path

@@ -4,7 +4,7 @@ The pipeline's stages read a batch, then write what it means: enrich reads hits 
 writes events, rollups read events and write per-lead rows, automation reads events
 and writes runs and jobs. A batch read just before an erase commits can write about
 the lead just after it. So for `WINDOW` seconds after each erase (the audit log says
-which leads, `crm.audit`), this stage deletes again, every `EVERY` seconds, what the
+which leads, `crm.audit`), this stage deletes again, every `erase_sweep_seconds`, what the
 stages write about them (`crm.erase.forget_tracking`), and the webhook deliveries
 logged for a job the erase deleted. Deleting twice is harmless; nothing else reads the
 audit log's ids. Each sweep also deletes the hit and event tombstones that a newer row
@@ -14,7 +14,6 @@ has overtaken (`store.tombstones`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 from collections import defaultdict
 
@@ -22,12 +21,12 @@ from sqlalchemy import delete, select
 
 from mailbeacon.crm.erase import forget_tracking
 from mailbeacon.crm.leads import ERASED
+from mailbeacon.pipeline.runner import Stage, run_stage
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database, now, tombstones
 from mailbeacon.store.schema import audit_log, leads, messages
 from mailbeacon.store.schema_automation import automation_jobs, webhook_deliveries
 
-EVERY = 2.0  # seconds between sweeps
 WINDOW = 120.0  # seconds after an erase that it is swept again: longer than any batch
 
 
@@ -65,9 +64,16 @@ async def sweep(db: Database, at: dt.datetime | None = None) -> int:
     return sum(len(ids) for ids in erased.values())
 
 
+async def _sweep(db: Database, settings: Settings) -> int:
+    await sweep(db)
+    return 0  # the next sweep waits `erase_sweep_seconds` either way
+
+
+def stage(settings: Settings) -> Stage:
+    """Every process sweeps, without a lease: deleting twice is harmless."""
+    return Stage("erase-sweep", _sweep, poll=settings.erase_sweep_seconds, leased=False)
+
+
 async def run_forever(db: Database, settings: Settings, stop: asyncio.Event) -> None:
     """The stage: sweep, wait, until `stop`."""
-    while not stop.is_set():
-        await sweep(db)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=EVERY)
+    await run_stage(stage(settings), db, settings, stop)

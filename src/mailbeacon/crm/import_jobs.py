@@ -14,7 +14,6 @@ safe, see `crm.imports`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -25,15 +24,15 @@ from mailbeacon.crm.errors import CrmError, NotFound
 from mailbeacon.crm.imports import import_leads
 from mailbeacon.crm.lists import get_list
 from mailbeacon.crm.users import Principal, get_principal
+from mailbeacon.pipeline.runner import Stage, run_stage
 from mailbeacon.settings import Settings
-from mailbeacon.store import Database, now, stages
+from mailbeacon.store import Database, now
 from mailbeacon.store.schema import lead_imports
 
 log = logging.getLogger(__name__)
 
 LARGE_ROWS = 5_000
 LARGE_BYTES = 1_000_000
-POLL_SECONDS = 1.0
 LEASE_SECONDS = 300.0  # longer than any import; a crashed holder's jobs wait this long
 STATUSES = ("queued", "running", "done", "failed")
 JOB_FIELDS = tuple(c for c in lead_imports.c if c.name != "content")
@@ -179,20 +178,30 @@ async def requeue_interrupted(db: Database) -> None:
         )
 
 
+async def _next_job(db: Database, settings: Settings) -> int:
+    """Import the oldest queued job, if any; the number of jobs run (0 or 1)."""
+    job = await _claim(db)
+    if job is None:
+        return 0
+    await run_job(db, job)
+    return 1
+
+
+async def _requeue(db: Database, settings: Settings) -> None:
+    await requeue_interrupted(db)
+
+
+def stage(settings: Settings) -> Stage:
+    """The `lead-imports` stage: queued jobs one at a time, oldest first. A job found
+    running when this process takes the lease was cut short by a crash: queued again."""
+    return Stage(
+        "lead-imports",
+        _next_job,
+        poll=settings.lead_imports_poll_seconds,
+        lease_seconds=LEASE_SECONDS,
+        acquired=_requeue,
+    )
+
+
 async def run_forever(db: Database, settings: Settings, stop: asyncio.Event) -> None:
-    """The `lead-imports` stage: import queued jobs one at a time, oldest first."""
-    holder = stages.holder_id()
-    holding = False
-    while not stop.is_set():
-        if await stages.acquire(db, "lead-imports", holder, LEASE_SECONDS):
-            if not holding:
-                await requeue_interrupted(db)
-                holding = True
-            job = await _claim(db)
-            if job is not None:
-                await run_job(db, job)
-                continue
-        else:
-            holding = False
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=POLL_SECONDS)
+    await run_stage(stage(settings), db, settings, stop)

@@ -26,6 +26,7 @@ from mailbeacon.delivery.campaigns import (
     Progress,
     send_campaign,
 )
+from mailbeacon.pipeline.runner import Stage, run_stage
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database, now, stages
 from mailbeacon.store.schema import campaigns, messages
@@ -34,7 +35,6 @@ from mailbeacon.tokens import Signer
 log = logging.getLogger("mailbeacon.delivery")
 LEASE = "campaign-sends"
 LEASE_SECONDS = 10.0
-POLL_SECONDS = 0.5
 KEEP: Any = object()  # queue_campaign: the draft's own schedule stands
 
 
@@ -124,34 +124,37 @@ async def send_under_lease(
             await keeper
 
 
-async def _send_pending(
-    db: Database, settings: Settings, signer: Signer, holder: str, stop: asyncio.Event
-) -> None:
+async def _has_pending(db: Database, settings: Settings) -> bool:
+    return bool(await _pending(db))
+
+
+async def _send_pending(db: Database, settings: Settings) -> int:
+    """One pass over the campaigns with work now; 0: the stage rests `poll` after it."""
+    signer = Signer(settings.secret_keys)
     for company_id, campaign_id in await _pending(db):
-        if stop.is_set():
-            return
         try:
-            await send_under_lease(
-                db, settings, signer, holder, company_id, campaign_id, wait=False
-            )
+            # The runner keeps the lease meanwhile, and cancels this should it be lost.
+            await send_campaign(db, settings, signer, company_id, campaign_id, wait=False)
         except (AlreadySent, ValueError) as e:
             log.error("campaign %s cannot be sent: %s", campaign_id, e)
             await _mark(db, campaign_id, "failed")
+    return 0
+
+
+def stage(settings: Settings) -> Stage:
+    """The `campaign-sends` stage. It holds the lease only while there is something to
+    send, so the CLI's `campaign send` can take it between passes."""
+    return Stage(
+        LEASE,
+        _send_pending,
+        poll=settings.campaign_sends_poll_seconds,
+        lease_seconds=settings.pipeline_lease_seconds,
+        wanted=_has_pending,
+    )
 
 
 async def run_forever(db: Database, settings: Settings, stop: asyncio.Event) -> None:
-    signer = Signer(settings.secret_keys)
-    holder = stages.holder_id()
-    while not stop.is_set():
-        # Hold the lease only while there is something to send, so the CLI's
-        # `campaign send` can take it between campaigns.
-        if await _pending(db) and await stages.acquire(db, LEASE, holder, LEASE_SECONDS):
-            try:
-                await _send_pending(db, settings, signer, holder, stop)
-            finally:
-                await stages.release(db, LEASE, holder)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=POLL_SECONDS)
+    await run_stage(stage(settings), db, settings, stop)
 
 
 async def _mark(db: Database, campaign_id: int, status: str) -> None:

@@ -23,7 +23,6 @@ younger than `GAP_WAIT_SECONDS` stops the batch until it fills or ages out.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 from typing import Any
@@ -37,6 +36,7 @@ from mailbeacon.enrich.geo import Locator
 from mailbeacon.enrich.networks import reader_network
 from mailbeacon.enrich.state import MessageState, live_mail, load_states
 from mailbeacon.enrich.verdict import Signals
+from mailbeacon.pipeline.runner import Stage, run_stage
 from mailbeacon.settings import Settings
 from mailbeacon.store import stages as lease
 from mailbeacon.store import tombstones
@@ -47,9 +47,9 @@ from mailbeacon.store.schema import cursors, events, hits
 log = logging.getLogger(__name__)
 
 STAGE = "enrich"
-BATCH_SIZE = 1000
+BATCH_SIZE = Settings.enrich_batch_size
 WRITE_CHUNK = 100  # hits whose events one write transaction commits
-POLL_SECONDS = 0.2
+POLL_SECONDS = Settings.enrich_poll_seconds
 CLICK_HOLD_SECONDS = 1.5
 GAP_WAIT_SECONDS = 2.0
 INFERRED_REASON = "inferred from a human click: the reader's images were off or blocked"
@@ -196,7 +196,7 @@ async def process_batch(
     """
     at_now = at_now or now()
     async with db.connect() as conn:
-        cursor = await _position(conn)
+        cursor = await lease.read_cursor(conn, STAGE, commit=True)
         rows = (
             await conn.execute(
                 select(hits).where(hits.c.id > cursor).order_by(hits.c.id).limit(limit)
@@ -226,16 +226,6 @@ async def process_batch(
     return len(ready)
 
 
-async def _position(conn: AsyncConnection) -> int:
-    """The cursor, read without writing (the row is created once, the first time)."""
-    position = await conn.scalar(select(cursors.c.position).where(cursors.c.name == STAGE))
-    if position is not None:
-        return int(position)
-    await conn.execute(lease.insert_ignore(conn, cursors).values(name=STAGE, position=0))
-    await conn.commit()
-    return 0
-
-
 async def catch_up(db: Database, settings: Settings, locator: Locator) -> int:
     """Process batches until nothing is ready; the number of hits consumed."""
     total = 0
@@ -244,34 +234,40 @@ async def catch_up(db: Database, settings: Settings, locator: Locator) -> int:
     return total
 
 
+class _Run:
+    """One run of the stage: the geo database its batches judge with, open meanwhile."""
+
+    def __init__(self) -> None:
+        self.locator: Locator | None = None
+
+    async def setup(self, db: Database, settings: Settings) -> None:
+        self.locator = locator_for(settings)
+
+    async def batch(self, db: Database, settings: Settings) -> int:
+        assert self.locator is not None
+        return await process_batch(db, settings, self.locator, limit=settings.enrich_batch_size)
+
+    async def teardown(self, db: Database, settings: Settings) -> None:
+        if self.locator is not None:
+            self.locator.close()
+
+
+def stage(settings: Settings) -> Stage:
+    """The stage for the pipeline's runner: one batch per turn, so a long backlog never
+    outlives the lease, and `enrich_poll_seconds` (200 ms) between looks when idle."""
+    run = _Run()
+    return Stage(
+        STAGE,
+        run.batch,
+        poll=settings.enrich_poll_seconds,
+        setup=run.setup,
+        teardown=run.teardown,
+    )
+
+
 async def run_forever(db: Database, settings: Settings, stop: asyncio.Event) -> None:
-    """Run the stage while holding its lease, polling every ~200 ms, until `stop` is set."""
-    holder = lease.holder_id()
-    locator = locator_for(settings)
-    loop = asyncio.get_running_loop()
-    lease_until = 0.0  # loop time until which the lease is ours
-    try:
-        while not stop.is_set():
-            busy = False
-            try:
-                # Renew at half the lease's life, not every poll: each renewal is a write.
-                if loop.time() >= lease_until - lease.LEASE_SECONDS / 2:
-                    held = await lease.acquire(db, STAGE, holder)
-                    lease_until = loop.time() + lease.LEASE_SECONDS if held else 0.0
-                if loop.time() < lease_until:
-                    # One batch per turn, so a long backlog never outlives the lease.
-                    busy = await process_batch(db, settings, locator) > 0
-            except Exception:  # keep the stage alive through a database hiccup
-                log.exception("enrich batch failed; retrying")
-            if not busy:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), POLL_SECONDS)
-    finally:
-        locator.close()
-        try:
-            await lease.release(db, STAGE, holder)
-        except Exception:
-            log.warning("could not release the enrich lease; it expires by itself")
+    """Run the stage while holding its lease until `stop` is set (`pipeline.runner`)."""
+    await run_stage(stage(settings), db, settings, stop)
 
 
 async def rebuild(db: Database, settings: Settings) -> int:

@@ -1,2 +1,7 @@
-"""The pipeline: the stages that turn hits into events, rollups and actions, and how
-they are run (one process, or workers sharing the stream's partitions)."""
+"""The pipeline: stages that turn hits into events, rollups, rules and sends.
+
+`runner` is the one loop every stage runs in (lease, batch, rest, stop), `stages` the
+list of them, `process` the process that runs them all beside the HTTP workers. In the
+multi-machine mode (`cluster`, `jetstream`, `partitions`) enrich reads the hits stream
+of NATS JetStream, its partitions shared between the workers.
+"""

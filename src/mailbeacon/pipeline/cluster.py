@@ -41,6 +41,7 @@ from mailbeacon.enrich.geo import Locator
 from mailbeacon.enrich.pipeline import CLICK_HOLD_SECONDS, judge_batch, locator_for
 from mailbeacon.pipeline.jetstream import StreamHit, connect, decode_hit, ensure_stream, subject
 from mailbeacon.pipeline.partitions import Partitions
+from mailbeacon.pipeline.runner import Stage, run_stage
 from mailbeacon.recorder.columns import HIT_COLUMNS
 from mailbeacon.settings import Settings
 from mailbeacon.store import stages as lease
@@ -131,64 +132,92 @@ class PartitionReader:
         self.buffer = []
 
 
-async def run_forever(db: Database, settings: Settings, stop: asyncio.Event) -> None:
-    """Own a fair share of the partitions and enrich them, until `stop`.
+class PartitionedEnrich:
+    """Enrich over this worker's share of the partitions, as a `runner.Stage` batch.
 
-    One loop for all of this worker's partitions: fetch from each, judge everything
-    fetched together, write it in one transaction (a checkpoint per partition), then
-    acknowledge each. Per-batch costs (the database round trips, the event-numbering
-    lock, the commit's fsync) are paid once for all partitions, not once for each.
+    One batch is one turn for all of this worker's partitions: fetch from each, judge
+    everything fetched together, write it in one transaction (a checkpoint per
+    partition), then acknowledge each. Per-batch costs (database round trips, the
+    event-numbering lock, the commit's fsync) are paid once for all partitions.
+    Unleased: the partitions' own leases (`partitions.Partitions`) divide the work.
     """
-    if settings.is_sqlite:
-        raise RuntimeError("the multi-machine mode (MAILBEACON_NATS_URL) needs PostgreSQL")
-    holder = lease.holder_id()
-    nc = await connect(settings, name=f"mailbeacon-worker {holder}")
-    js = nc.jetstream(timeout=10)
-    await ensure_stream(js, settings)
-    locator = locator_for(settings)
-    owner = Partitions(db, settings, holder)
-    stats = Stats()
-    readers: dict[int, PartitionReader] = {}
-    loop = asyncio.get_running_loop()
-    every = settings.partition_lease_seconds / REBALANCE_EVERY_FRACTION
-    next_rebalance = 0.0
-    failures = 0
-    try:
-        while not stop.is_set():
-            try:
-                if loop.time() >= next_rebalance:
-                    await _rebalance(owner, readers, db, settings, js)
-                    next_rebalance = loop.time() + every
-                if not readers:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), every)
-                    continue
-                await _turn(readers, db, settings, locator, stats)
-                failures = 0
-            except LostPartition as lost:
-                log.warning("partition %d: another worker took it over", lost.partition)
-                await readers.pop(lost.partition).close()
-                owner.owned.discard(lost.partition)
-            except Exception as exc:
-                if failures == 0:  # once per streak, not once per turn
-                    log.warning("enrich partitions failed (%s); again from their checkpoints", exc)
-                failures += 1
-                # Start every partition again from what is committed (a consumer that
-                # failed mid-batch would otherwise skip what it had fetched).
-                for reader in readers.values():
-                    await reader.close()
-                readers.clear()
-                next_rebalance = 0.0
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), min(5.0, 0.5 * failures))
-    finally:
-        for reader in readers.values():
+
+    def __init__(self) -> None:
+        self.nc: Any = None
+        self.js: Any = None
+        self.locator: Locator | None = None
+        self.owner: Partitions | None = None
+        self.readers: dict[int, PartitionReader] = {}
+        self.stats = Stats()
+        self.next_rebalance = 0.0
+
+    async def setup(self, db: Database, settings: Settings) -> None:
+        if settings.is_sqlite:
+            raise RuntimeError("the multi-machine mode (MAILBEACON_NATS_URL) needs PostgreSQL")
+        holder = lease.holder_id()
+        self.nc = await connect(settings, name=f"mailbeacon-worker {holder}")
+        self.js = self.nc.jetstream(timeout=10)
+        await ensure_stream(self.js, settings)
+        self.locator = locator_for(settings)
+        self.owner = Partitions(db, settings, holder)
+
+    async def teardown(self, db: Database, settings: Settings) -> None:
+        await self._close_all()
+        if self.owner is not None:
+            with contextlib.suppress(Exception):
+                await self.owner.release_all()
+        if self.locator is not None:
+            self.locator.close()
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await self.nc.close()
+
+    async def batch(self, db: Database, settings: Settings) -> int:
+        assert self.owner is not None and self.locator is not None
+        loop = asyncio.get_running_loop()
+        try:
+            if loop.time() >= self.next_rebalance:
+                await _rebalance(self.owner, self.readers, db, settings, self.js)
+                every = settings.partition_lease_seconds / REBALANCE_EVERY_FRACTION
+                self.next_rebalance = loop.time() + every
+            if not self.readers:
+                return 0
+            return await _turn(self.readers, db, settings, self.locator, self.stats)
+        except LostPartition as lost:
+            log.warning("partition %d: another worker took it over", lost.partition)
+            await self.readers.pop(lost.partition).close()
+            self.owner.owned.discard(lost.partition)
+            return 1  # go on at once with the others
+        except BaseException:
+            # Start every partition again from what is committed: a consumer that failed
+            # mid-batch would otherwise skip what it had fetched. (The runner logs it.)
+            await self._close_all()
+            self.next_rebalance = 0.0
+            raise
+
+    async def _close_all(self) -> None:
+        for reader in self.readers.values():
             await reader.close()
-        with contextlib.suppress(Exception):
-            await owner.release_all()
-        locator.close()
-        with contextlib.suppress(Exception):
-            await nc.close()
+        self.readers.clear()
+
+
+def stage(settings: Settings) -> Stage:
+    """The enrich stage of the multi-machine mode (`pipeline.stages` picks it when
+    MAILBEACON_NATS_URL is set)."""
+    run = PartitionedEnrich()
+    return Stage(
+        "enrich",
+        run.batch,
+        poll=0.05,  # an idle turn already waited on its fetches
+        leased=False,
+        setup=run.setup,
+        teardown=run.teardown,
+    )
+
+
+async def run_forever(db: Database, settings: Settings, stop: asyncio.Event) -> None:
+    """Own a fair share of the partitions and enrich them until `stop` (the runner)."""
+    await run_stage(stage(settings), db, settings, stop)
 
 
 async def _rebalance(
@@ -222,7 +251,7 @@ async def _turn(
     settings: Settings,
     locator: Locator,
     stats: Stats,
-) -> None:
+) -> int:
     batch = settings.partition_batch
     idle = all(not r.buffer for r in readers.values())
     await asyncio.gather(
@@ -235,7 +264,7 @@ async def _turn(
     if not ready:
         if not idle:  # only held clicks: look again shortly
             await asyncio.sleep(0.1)
-        return
+        return 0
     again = {
         p: sum(1 for item in items if item.hit.seq <= readers[p].seen_before)
         for p, items in ready.items()
@@ -249,6 +278,7 @@ async def _turn(
     stats.events += written
     stats.redelivered += sum(again.values())
     stats.batches += 1
+    return sum(len(items) for items in ready.values())
 
 
 async def _restart_consumer(js: Any, settings: Settings, partition: int, checkpoint: int) -> int:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from mailbeacon.settings.secret_keys import (
@@ -81,11 +82,40 @@ class Settings:
     partition_batch: int = 500  # hits per partition transaction
     # The stages `mailbeacon pipeline` runs here (empty: all of them), e.g. only
     # "enrich" on extra workers added for a backlog.
-    pipeline_stages: tuple[str, ...] = ()
+    only_stages: tuple[str, ...] = ()
 
     @property
     def clustered(self) -> bool:
         return bool(self.nats_url)
+
+    # The pipeline's stages (`mailbeacon.pipeline`). Each knob is also read from
+    # MAILBEACON_<NAME IN CAPITALS> by `from_env`. A stage's lease lapses this long after
+    # its process stopped renewing it; a process without it asks again every
+    # `pipeline_retry_seconds` (or sooner for a short lease), and retries a failing
+    # batch as often.
+    pipeline_lease_seconds: float = 10.0
+    pipeline_retry_seconds: float = 1.0
+    enrich_batch_size: int = 1000  # hits read per enrich batch
+    enrich_poll_seconds: float = 0.2  # a click's event lands ~1.5-1.7 s after its hit
+    rollups_batch_size: int = 2000  # events per rollups batch
+    rollups_poll_seconds: float = 0.5
+    campaign_sends_poll_seconds: float = 0.5
+    lead_imports_poll_seconds: float = 1.0
+    erase_sweep_seconds: float = 2.0  # between sweeps (crm.erase_sweep)
+    retention_every_seconds: float = 600.0  # between retention passes
+    # Automation (rules, scoring, jobs): tests shorten the lease and the webhook backoff.
+    automation_batch: int = 2000  # events per consumer transaction
+    automation_idle_poll: float = 0.05  # seconds between looks for new events/jobs when idle
+    automation_lease_ttl: float = 10.0  # a stopped process's lease lapses after this
+    automation_job_batch: int = 500  # local jobs per transaction
+    # Emails/webhooks in flight per process; each holds a pooled connection at times.
+    automation_remote_concurrency: int = 8
+    automation_lock_seconds: float = 120.0  # a remote job's claim; a dead runner's is retaken
+    automation_webhook_attempts: int = 5
+    automation_webhook_backoff: float = 2.0  # seconds before the 2nd attempt; doubles each time
+    automation_webhook_timeout: float = 10.0
+    automation_deadline_every: float = 1.0  # seconds between not_opened scans
+    automation_deadline_grace: float = 5.0  # wait this long past a deadline for late opens
 
     @property
     def is_sqlite(self) -> bool:
@@ -93,6 +123,34 @@ class Settings:
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
+
+
+# Numeric knobs read from MAILBEACON_<NAME> as they are named (pipeline stages).
+KNOBS = tuple(
+    f.name
+    for f in fields(Settings)
+    if f.name.startswith(
+        (
+            "pipeline_",
+            "enrich_",
+            "rollups_",
+            "campaign_sends_",
+            "lead_imports_",
+            "erase_sweep_",
+            "retention_",
+            "automation_",
+        )
+    )
+)
+
+
+def _knobs(e: Mapping[str, str]) -> dict[str, object]:
+    found: dict[str, object] = {}
+    for name in KNOBS:
+        raw = e.get(f"MAILBEACON_{name.upper()}", "").strip()
+        if raw:
+            found[name] = type(getattr(Settings, name))(raw)  # int or float, as the default
+    return found
 
 
 def from_env(env: dict[str, str] | None = None, **overrides: object) -> Settings:
@@ -140,11 +198,12 @@ def from_env(env: dict[str, str] | None = None, **overrides: object) -> Settings
             e.get("MAILBEACON_PARTITION_LEASE_SECONDS", Settings.partition_lease_seconds)
         ),
         partition_batch=int(e.get("MAILBEACON_PARTITION_BATCH", Settings.partition_batch)),
-        pipeline_stages=tuple(
+        only_stages=tuple(
             name.strip()
             for name in e.get("MAILBEACON_PIPELINE_STAGES", "").split(",")
             if name.strip()
         ),
+        **_knobs(e),  # type: ignore[arg-type]
     )
     return s.with_(**{k: v for k, v in overrides.items() if v is not None}) if overrides else s
 

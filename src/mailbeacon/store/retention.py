@@ -14,13 +14,12 @@ The server's `MAILBEACON_HIT_RETENTION_DAYS` is a ceiling on addresses for every
 company: the shorter of the two wins. 0 on either side sets no limit from that side.
 
 A stage like the others: the process holding the "retention" lease runs a pass every
-`EVERY_SECONDS`. A hit the enrich stage has not judged yet is never deleted.
+`retention_every_seconds`. A hit the enrich stage has not judged yet is never deleted.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -30,15 +29,14 @@ from dataclasses import dataclass
 from sqlalchemy import and_, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from mailbeacon.pipeline.runner import Stage, run_stage
 from mailbeacon.settings import Settings
-from mailbeacon.store import stages
 from mailbeacon.store.db import Database, now
 from mailbeacon.store.schema import companies, cursors, events, hits
 from mailbeacon.store.schema_analytics import rollup_forward_readers
 
 log = logging.getLogger("mailbeacon.retention")
 STAGE = "retention"
-EVERY_SECONDS = 600.0
 ENRICH_CURSOR = "enrich"  # enrich.pipeline.STAGE (store may not import enrich)
 
 
@@ -176,17 +174,24 @@ async def enforce(db: Database, settings: Settings, at: dt.datetime | None = Non
     return done
 
 
+async def _pass(db: Database, settings: Settings) -> int:
+    """One pass, logged; 0 always: the next waits `retention_every_seconds`."""
+    done = await enforce(db, settings)
+    if done.changed:
+        log.info(
+            "retention: deleted %d raw hits, forgot %d readers' addresses",
+            done.hits_deleted,
+            done.addresses_forgotten,
+        )
+    return 0
+
+
+def stage(settings: Settings) -> Stage:
+    """A pass every `retention_every_seconds` (10 min) while this process holds the
+    lease, which lasts two of them: it is renewed at each pass."""
+    every = settings.retention_every_seconds
+    return Stage(STAGE, _pass, poll=every, lease_seconds=every * 2)
+
+
 async def run_forever(db: Database, settings: Settings, stop: asyncio.Event) -> None:
-    """The stage: a pass every EVERY_SECONDS while this process holds the lease."""
-    holder = stages.holder_id()
-    while not stop.is_set():
-        if await stages.acquire(db, STAGE, holder, EVERY_SECONDS * 2):
-            done = await enforce(db, settings)
-            if done.changed:
-                log.info(
-                    "retention: deleted %d raw hits, forgot %d readers' addresses",
-                    done.hits_deleted,
-                    done.addresses_forgotten,
-                )
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=EVERY_SECONDS)
+    await run_stage(stage(settings), db, settings, stop)

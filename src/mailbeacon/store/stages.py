@@ -58,14 +58,28 @@ async def release(db: Database, name: str, holder: str) -> None:
         )
 
 
-async def read_cursor(conn: AsyncConnection, name: str) -> int:
+async def read_cursor(conn: AsyncConnection, name: str, *, commit: bool = False) -> int:
     """A row of `cursors`, created at 0 the first time it is read. Reading an existing
-    row writes nothing, so an idle stage does not take SQLite's write lock."""
+    row writes nothing, so an idle stage does not take SQLite's write lock.
+
+    `commit`: the caller reads on `db.connect()` (no `begin()` block, whose end would
+    commit), so a row created here is committed at once instead of rolled back.
+    """
     position = await conn.scalar(select(cursors.c.position).where(cursors.c.name == name))
     if position is not None:
         return int(position)
     await conn.execute(insert_ignore(conn, cursors).values(name=name, position=0, updated_at=now()))
+    if commit:
+        await conn.commit()
     return 0
+
+
+async def lock_cursor(conn: AsyncConnection, name: str) -> int:
+    """Take a stage's write lock by touching its cursor row (created if need be), then
+    read the position: the stage's own writes wait until this transaction ends."""
+    await read_cursor(conn, name)
+    await conn.execute(update(cursors).where(cursors.c.name == name).values(updated_at=now()))
+    return int(await conn.scalar(select(cursors.c.position).where(cursors.c.name == name)))
 
 
 async def move_cursor(conn: AsyncConnection, name: str, old: int, new: int) -> bool:
