@@ -31,7 +31,7 @@ from sqlalchemy import and_, delete, exists, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.settings import Settings
-from mailbeacon.store import stages
+from mailbeacon.store import partitions, stages
 from mailbeacon.store.db import Database, now
 from mailbeacon.store.schema import companies, cursors, events, hits
 from mailbeacon.store.schema_analytics import rollup_forward_readers
@@ -160,6 +160,9 @@ async def enforce(db: Database, settings: Settings, at: dt.datetime | None = Non
     secret = settings.secret_keys[0][1] if settings.secret_keys else b"mailbeacon-retention"
     async with db.connect() as conn:
         every = await policies(conn, settings.hit_retention_days)
+    # PostgreSQL: months ahead made ready, and months every company has expired dropped
+    # whole (store.partitions); the row DELETEs below do the rest.
+    await partitions.maintain(db, [p.hit_days for p in every], at)
     done = Pass()
     for policy in every:
         if not policy.hit_days and not policy.address_days:
