@@ -289,3 +289,23 @@ async def test_copy_events_is_idempotent_and_keeps_order(pg: Database) -> None:
             raise RuntimeError
     async with pg.connect() as conn:
         assert await conn.scalar(select(func.count()).where(events.c.hit_id >= 1000)) == 0
+
+
+async def test_sqlite_keeps_plain_tables(sqlite_url: str, tmp_path: Any) -> None:
+    """SQLite: migration 0015 changes nothing, partition upkeep is a no-op and the event
+    writer falls back to the row INSERT, still idempotent."""
+    db = Database(sqlite_url)
+    try:
+        async with db.begin() as conn:
+            assert await conn.run_sync(lambda c: ensure_partitions(c)) == []
+            ddl = await conn.scalar(text("SELECT sql FROM sqlite_master WHERE name = 'events'"))
+            assert "PRIMARY KEY (id)" in ddl and "UNIQUE (hit_id, type)" in ddl
+            rows = _events(list(range(1, 101)), now())
+            assert await insert_events(conn, rows) > 0
+            await insert_events(conn, rows)
+        async with db.connect() as conn:
+            assert await conn.scalar(select(func.count()).select_from(events)) == len(rows)
+        settings = Settings(database_url=sqlite_url, var_dir=tmp_path)
+        assert (await enforce(db, settings)).changed == 0
+    finally:
+        await db.dispose()

@@ -74,5 +74,6 @@ async def insert_events(conn: AsyncConnection, rows: Sequence[Mapping[str, Any]]
         return 0
     if conn.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS:
         return await copy_events(conn, rows)
-    result = await conn.execute(dialect_insert(conn, events).on_conflict_do_nothing(), rows)
-    return result.rowcount or 0
+    whole = [{c: r.get(c, _DEFAULTS.get(c)) for c in COLUMNS} for r in rows]  # same keys
+    result = await conn.execute(dialect_insert(conn, events).on_conflict_do_nothing(), whole)
+    return max(result.rowcount or 0, 0)
