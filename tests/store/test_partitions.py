@@ -255,6 +255,32 @@ async def test_the_month_holding_the_top_id_is_never_dropped(pg: Database, tmp_p
     assert old in await _months(pg)
 
 
+async def test_a_drop_that_cannot_get_its_lock_waits_for_the_next_pass(
+    pg: Database, pg_database: str, tmp_path: Any
+) -> None:
+    """A long reader of `hits` holds the DETACH off: the pass gives up on it within the
+    lock timeout (the edge's inserts never queue behind it for long) and goes on."""
+    await _migrate(pg)
+    settings = Settings(database_url=pg.url, var_dir=tmp_path)
+    old = add_months(THIS_MONTH, -6)
+    async with pg.begin() as conn:
+        await conn.run_sync(lambda c: ensure_partitions(c, also=[old]))
+    company = await _company(pg, "Brief", 30)
+    await _add_hits(pg, [old + dt.timedelta(days=1)], company)
+    recent = await _add_hits(pg, [now()], company)
+    await _judged(pg, max(recent))
+    reader = await asyncpg.connect(pg_database)
+    try:
+        async with reader.transaction():
+            await reader.fetchval("SELECT count(*) FROM hits")  # ACCESS SHARE until commit
+            await enforce(pg, settings)
+            assert old in await _months(pg)
+    finally:
+        await reader.close()
+    await enforce(pg, settings)
+    assert old not in await _months(pg)
+
+
 def _events(hit_ids: list[int], at: dt.datetime) -> list[dict[str, Any]]:
     rows = []
     for n, hit_id in enumerate(hit_ids):

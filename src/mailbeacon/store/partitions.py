@@ -41,8 +41,9 @@ log = logging.getLogger("mailbeacon.partitions")
 TABLES = ("hits", "events")
 MONTHS_AHEAD = 3
 # Partition DDL waits at most this long for its lock, then gives up until the next pass:
-# a DETACH queued behind a long report would otherwise stall every insert queued behind it.
-LOCK_TIMEOUT = "3s"
+# a DETACH (ACCESS EXCLUSIVE on `hits`) queued behind a long report would otherwise hold
+# up every insert queued behind it, the edge's included. Retention is never urgent.
+LOCK_TIMEOUT = "500ms"
 # pg_advisory_xact_lock key: two processes adding the same month would collide.
 _LOCK_KEY = 0x6D625F70617274  # "mb_part"
 ENRICH_CURSOR = "enrich"  # enrich.pipeline.STAGE (store may not import enrich)
@@ -185,6 +186,8 @@ def drop_expired(conn: Connection, hit_days: Sequence[int], at: dt.datetime) -> 
     top = conn.scalar(text("SELECT max(id) FROM hits"))
     dropped: list[str] = []
     for p in old:
+        # No hit may land in the month between the look and the drop (readers go on).
+        conn.execute(text(f'LOCK TABLE "{p.name}" IN EXCLUSIVE MODE'))
         newest = conn.scalar(text(f'SELECT max(id) FROM "{p.name}"'))
         if newest is not None and (judged is None or newest > judged or newest >= top):
             continue  # enrich has not read it all yet, or it holds the top id
