@@ -45,10 +45,10 @@ from mailbeacon.pipeline.runner import Stage, run_stage
 from mailbeacon.recorder.columns import HIT_COLUMNS
 from mailbeacon.settings import Settings
 from mailbeacon.store import stages as lease
+from mailbeacon.store.bulk import insert_events
 from mailbeacon.store.db import Database, now
-from mailbeacon.store.dialect import dialect_insert
 from mailbeacon.store.privacy import anonymize, anonymizing_companies
-from mailbeacon.store.schema import cursors, events, hits
+from mailbeacon.store.schema import cursors, hits
 
 log = logging.getLogger(__name__)
 
@@ -370,7 +370,7 @@ async def commit_batch(
             await conn.execute(lease.insert_ignore(conn, hits), rows)
         if new_events:
             await lock_event_ids(conn)
-            await conn.execute(dialect_insert(conn, events).on_conflict_do_nothing(), new_events)
+            await insert_events(conn, new_events)  # COPY for a big batch
         if again := sum(redelivered.values()):
             await conn.execute(
                 update(cursors)

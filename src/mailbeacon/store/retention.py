@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from mailbeacon.pipeline.runner import Stage, run_stage
 from mailbeacon.settings import Settings
+from mailbeacon.store import partitions
 from mailbeacon.store.db import Database, now
 from mailbeacon.store.schema import companies, cursors, events, hits
 from mailbeacon.store.schema_analytics import rollup_forward_readers
@@ -158,6 +159,9 @@ async def enforce(db: Database, settings: Settings, at: dt.datetime | None = Non
     secret = settings.secret_keys[0][1] if settings.secret_keys else b"mailbeacon-retention"
     async with db.connect() as conn:
         every = await policies(conn, settings.hit_retention_days)
+    # PostgreSQL: months ahead made ready, and months every company has expired dropped
+    # whole (store.partitions); the row DELETEs below do the rest.
+    await partitions.maintain(db, [p.hit_days for p in every], at)
     done = Pass()
     for policy in every:
         if not policy.hit_days and not policy.address_days:

@@ -223,6 +223,9 @@ message_links = Table(
 
 # Raw HTTP requests to the tracking edge, exactly as they came. Never updated; the
 # pipeline derives events from them and can re-derive them at any time.
+# On PostgreSQL, `hits` and `events` are partitioned by month on `at` (migration 0015,
+# store.partitions), so their keys there carry `at`: PRIMARY KEY (id, at) and
+# uq_events_hit_type (hit_id, type, at). These tables are what SQLite gets.
 hits = Table(
     "hits",
     metadata,
