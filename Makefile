@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test geo lint vendor bench-edge bench-enrich bench-report bench-automation clean
+.PHONY: run test geo lint vendor bench-edge bench-enrich bench-report bench-automation bench-cluster clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -43,6 +43,11 @@ bench-report: $(STAMP)
 
 bench-automation: $(STAMP)
 	$(BIN)/python bench/automation.py
+
+# The multi-machine mode on this machine: nats-server, PostgreSQL, 2 edges, 3 workers,
+# workers and NATS killed under load, every invariant checked (docs/deploy.md).
+bench-cluster: $(STAMP)
+	$(BIN)/python bench/cluster.py --replay
 
 # Re-fetch htmx, swagger-ui-dist and axe-core (tests) from npm at their pinned versions.
 vendor:

@@ -198,6 +198,15 @@ async def main(args: argparse.Namespace) -> None:
     root = tmpdir("mb-cluster-")
     name = f"mb_cluster_{os.getpid()}"
     print(machine())
+    if args.hits == 0 and args.durability:  # only the durability comparison
+        url = await create_database(name)
+        try:
+            print(f"durability cost, {args.durability:,} pixels through one edge:")
+            for line in await durability(root, url, args.durability, args.partitions):
+                print(line)
+        finally:
+            await drop_database(name)
+        return
     nats = NatsServer(root / "nats", args.sync_interval)
     nats.start()
     url = await create_database(name)

@@ -32,6 +32,16 @@ def enrich_command(
 ) -> None:
     """Judge the hits not yet enriched (or, with --rebuild, all of them) and exit."""
     settings = from_env(database_url=database_url(database))
+    if settings.clustered and not rebuild_all:
+        # The workers enrich the stream's partitions; the hits table only holds what
+        # they already judged, so reading it past the single-machine cursor would
+        # judge everything a second time.
+        typer.echo(
+            "error: with MAILBEACON_NATS_URL the workers enrich; use --rebuild to "
+            "recompute every event from the raw hits",
+            err=True,
+        )
+        raise typer.Exit(1)
 
     async def run() -> int:
         db = Database(settings.database_url)

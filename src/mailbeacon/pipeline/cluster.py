@@ -66,6 +66,14 @@ def consumer_name(partition: int) -> str:
     return f"enrich-p{partition}"
 
 
+class ForeignFetch(Exception):
+    """Another process fetched from this partition's consumer."""
+
+    def __init__(self, partition: int) -> None:
+        super().__init__(f"partition {partition}: another process fetched from its consumer")
+        self.partition = partition
+
+
 class LostPartition(Exception):
     """Another worker moved this partition's checkpoint: stop writing it."""
 
@@ -97,6 +105,7 @@ class PartitionReader:
         self.partition = partition
         self.sub: Any = None
         self.checkpoint = 0
+        self.delivered = 0  # the consumer's deliveries to this reader so far
         self.seen_before = 0  # the last sequence the previous consumer had delivered
         self.buffer: list[Item] = []
 
@@ -110,10 +119,25 @@ class PartitionReader:
             durable=consumer_name(self.partition), stream=settings.nats_stream
         )
         self.buffer = []
+        self.delivered = 0
 
     async def fill(self, n: int, timeout: float, anonymize_ip: bool) -> None:
-        if n > 0:
-            self.buffer += _decode(await _fetch(self.sub, n, timeout), anonymize_ip)
+        if n <= 0:
+            return
+        msgs = await _fetch(self.sub, n, timeout)
+        fresh = []
+        for msg in msgs:
+            meta = msg.metadata.sequence
+            # This reader is its consumer's only fetcher, so deliveries come numbered
+            # 1, 2, 3... A gap means another process (one that lost the partition
+            # without knowing yet) took some: start again from the checkpoint rather
+            # than commit past hits that process may never write.
+            if meta.consumer != self.delivered + 1:
+                raise ForeignFetch(self.partition)
+            self.delivered = meta.consumer
+            if meta.stream > self.checkpoint:  # a redelivery of a committed hit: skip
+                fresh.append(msg)
+        self.buffer += _decode(fresh, anonymize_ip)
 
     def ready(self) -> list[Item]:
         return _ready(self.buffer)
