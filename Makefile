@@ -17,10 +17,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/mailbeacon demo
 
-# Three test processes on any machine: most of the suite waits on real servers, SMTP and
-# Chromium rather than computing, so three share two cores well (24 min serial -> ~15).
+# Four test processes on any machine: most of the suite waits on real servers, SMTP,
+# NATS and Chromium rather than computing, so four share two cores well (24 min serial;
+# three processes took 17.5 min once the multi-machine tests joined).
 # Each process gets its own PostgreSQL database (tests/conftest.py).
-TEST_PROCESSES ?= 3
+TEST_PROCESSES ?= 4
 
 test: $(STAMP)
 	$(BIN)/ruff check .
