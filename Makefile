@@ -17,11 +17,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 run: $(STAMP)
 	$(BIN)/mailbeacon demo
 
-# Four test processes on any machine: most of the suite waits on real servers, SMTP,
-# NATS and Chromium rather than computing, so four share two cores well (24 min serial;
-# three processes took 17.5 min once the multi-machine tests joined).
+# Three test processes on any machine: most of the suite waits on real servers, SMTP and
+# Chromium rather than computing, so three share two cores well (24 min serial -> ~15).
 # Each process gets its own PostgreSQL database (tests/conftest.py).
-TEST_PROCESSES ?= 4
+TEST_PROCESSES ?= 3
 
 test: $(STAMP)
 	$(BIN)/ruff check .
