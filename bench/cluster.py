@@ -170,9 +170,7 @@ async def durability(root: Path, url: str, hits: int, partitions: int) -> list[s
     """One edge, `hits` pixels, against a default and an fsync-always NATS server."""
     lines = []
     world = await seed(url, hits)
-    rng = random.Random(5)
     work = [(r, [("open", r.opens[0])]) for r in world.readers]
-    del rng
     for mode in (None, "always"):
         nats = NatsServer(root / f"nats-sync-{mode or 'default'}", mode)
         nats.start()

